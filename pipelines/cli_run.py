@@ -1,0 +1,87 @@
+"""``qecpipe run``: sample once, decode the same shots with every decoder, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pipelines.decoders import DECODER_NAMES
+from pipelines.report import ProgressBar, render_table, write_sinter_csv
+from pipelines.run import RunResult, run_task
+from qec import NOISE_NAMES, NoiseModel, Task
+
+DEFAULT_DECODERS = ("pymatching", "pymatching-correlated")
+DEFAULT_SHOTS = 100_000
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="sample a memory experiment and compare decoders")
+    p.add_argument("--distance", type=int, required=True, help="odd code distance >= 3")
+    p.add_argument("--rounds", type=int, default=None, help="rounds >= 1 (default: distance)")
+    p.add_argument("--basis", default="X", help="X, Z or both (default X)")
+    p.add_argument("--noise", default="uniform", help=f"one of {', '.join(NOISE_NAMES)}")
+    p.add_argument("--p", type=float, default=0.003, help="physical error rate in (0, 0.5)")
+    p.add_argument("--shots", type=int, default=DEFAULT_SHOTS, help="shots per basis")
+    p.add_argument("--max-errors", type=int, default=None,
+                   help="stop once every decoder has this many errors")
+    p.add_argument("--decoder", action="append", default=None, dest="decoders",
+                   help=f"repeatable; one of {', '.join(DECODER_NAMES)}")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", type=Path, default=None, help="write sinter CSV rows here")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=execute)
+
+
+def _bases(basis: str) -> list[str]:
+    if basis == "both":
+        return ["X", "Z"]
+    if basis not in ("X", "Z"):
+        raise ValueError(f"--basis={basis!r} must be X, Z or both")
+    return [basis]
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.shots < 1:
+        raise ValueError(f"--shots={args.shots} must be >= 1")
+    if args.seed < 0:
+        raise ValueError(f"--seed={args.seed} must be >= 0")
+    if args.noise not in NOISE_NAMES:
+        raise ValueError(f"--noise={args.noise!r} is unknown; choose one of {', '.join(NOISE_NAMES)}")
+    if not 0 < args.p < 0.5:
+        raise ValueError(f"--p={args.p} must be in (0, 0.5)")
+    if args.out is not None:
+        try:
+            args.out.open("a").close()
+        except OSError as exc:
+            raise ValueError(f"--out={str(args.out)!r} cannot be written: {exc.strerror}") from exc
+
+
+def execute(args: argparse.Namespace) -> int:
+    _check_args(args)
+    decoders = list(args.decoders or DEFAULT_DECODERS)
+    noise = NoiseModel.named(args.noise, args.p)
+    tasks = [Task(distance=args.distance, rounds=args.rounds or 0, basis=b, noise=noise)
+             for b in _bases(args.basis)]
+    results: list[RunResult] = []
+    for task in tasks:
+        with ProgressBar(f"d={task.distance} {task.basis}", enabled=not args.json) as bar:
+            results.append(run_task(task, shots=args.shots, decoders=decoders, seed=args.seed,
+                                    max_errors=args.max_errors, progress=bar.update))
+    if args.out is not None:
+        write_sinter_csv(args.out, results)
+    if args.json:
+        print(json.dumps(_json(results, args.basis)))
+    else:
+        for r in results:
+            render_table(r)
+    return 0
+
+
+def _json(results: list[RunResult], basis: str) -> dict:
+    from pipelines import __version__
+
+    if basis != "both":
+        return results[0].to_json(__version__)
+    return {"version": __version__,
+            "bases": {r.task.basis: results[i].to_json(__version__) for i, r in enumerate(results)}}

@@ -1,0 +1,76 @@
+"""Human output of runs: rich tables on stdout, progress on stderr, sinter CSV files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from qec import format_rate, sinter_csv_header, sinter_rows
+
+
+class ProgressBar:
+    """A rich progress bar on stderr that appears only for work longer than ~2 s."""
+
+    def __init__(self, label: str, *, enabled: bool = True, delay_s: float = 2.0) -> None:
+        self.label, self.enabled, self.delay_s = label, enabled, delay_s
+        self._progress = None
+        self._task = None
+        self._start = 0.0
+
+    def __enter__(self) -> ProgressBar:
+        self._start = time.perf_counter()
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._progress is None:
+            if time.perf_counter() - self._start < self.delay_s:
+                return
+            self._start_bar(total)
+        self._progress.update(self._task, completed=done, total=total)
+
+    def _start_bar(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress("[bold]{task.description}", BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), console=Console(stderr=True),
+                                  transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task(self.label, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def render_table(result) -> None:
+    """Print one run's summary table to stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = result.task
+    title = (f"rotated surface code d={t.distance} rounds={t.rounds} basis={t.basis} "
+             f"noise={t.noise.name} p={t.noise.p:g} shots={result.shots} "
+             f"detection-event density={result.detection_event_density:.4f}")
+    table = Table(title=title)
+    for col in ("decoder", "errors", "LER per shot [95%]", "LER per round", "µs/round",
+                "shots/s"):
+        table.add_column(col, justify="right" if col != "decoder" else "left")
+    for name, s in result.stats.items():
+        bound = "< " if s.ler_is_upper_bound else ""
+        table.add_row(name, str(s.errors), format_rate(s), f"{bound}{s.ler_per_round:.2e}",
+                      f"{s.us_per_round:.2f}", f"{s.shots / max(s.seconds, 1e-9):,.0f}")
+        for key, value in sorted(result.extra.get(name, {}).items()):
+            table.add_row(f"  {key}", "", "", "", f"{value:.3g}", "")
+    Console().print(table)
+
+
+def write_sinter_csv(path: Path, results) -> None:
+    """Write every decoder's stats of every run as sinter CSV (header included)."""
+    lines = [sinter_csv_header()]
+    for r in results:
+        lines += sinter_rows(r.stats.values(), circuit=r.task.circuit(),
+                             json_metadata=r.task.metadata(seed=r.seed))
+    Path(path).write_text("\n".join(lines) + "\n")

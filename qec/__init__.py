@@ -1,0 +1,35 @@
+"""qec: the surface-code world -- circuits, noise models, geometry, sampling, matching, statistics.
+
+Knows nothing of neural networks or Ray.
+
+Examples:
+    >>> from qec import Task, NoiseModel, MatchingDecoder, sample_detectors
+    >>> task = Task(distance=3, rounds=3, basis="X", noise=NoiseModel.uniform(0.003))
+    >>> task.circuit().num_detectors
+    24
+"""
+
+from qec.bits import check_packed, pack_bits, popcount_rows, unpack_bits
+from qec.circuits import Basis, memory_circuit
+from qec.geometry import BASIS_X, BASIS_Z, Geometry
+from qec.matching import MATCHING_DECODERS, MatchingDecoder
+from qec.noise_models import NOISE_NAMES, PAULIS_2Q, NoiseModel
+from qec.sampling import DEFAULT_CHUNK_SHOTS, SampleChunk, sample_dem, sample_detectors
+from qec.stats import (
+    DecodeStats,
+    format_rate,
+    per_round,
+    sinter_csv_header,
+    sinter_rows,
+    wilson_interval,
+)
+from qec.task import Task, circuit_dem
+
+__all__ = [
+    "BASIS_X", "BASIS_Z", "Basis", "DEFAULT_CHUNK_SHOTS", "DecodeStats", "Geometry",
+    "MATCHING_DECODERS", "MatchingDecoder", "NOISE_NAMES", "NoiseModel", "PAULIS_2Q",
+    "SampleChunk", "Task", "check_packed", "circuit_dem", "format_rate", "memory_circuit",
+    "pack_bits", "per_round", "popcount_rows", "sample_dem", "sample_detectors",
+    "sinter_csv_header", "sinter_rows", "unpack_bits", "wilson_interval",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,128 @@
+"""Logical error rates with binomial intervals, per shot and per round, and sinter CSV rows."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(errors: int, shots: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval (95% by default) for a binomial rate.
+
+    Examples:
+        >>> lo, hi = wilson_interval(0, 1000)
+        >>> lo, round(hi, 5)
+        (0.0, 0.00383)
+    """
+    if shots <= 0:
+        return 0.0, 1.0
+    phat = errors / shots
+    denom = 1 + z * z / shots
+    centre = (phat + z * z / (2 * shots)) / denom
+    half = z * math.sqrt(phat * (1 - phat) / shots + z * z / (4 * shots * shots)) / denom
+    low = 0.0 if errors == 0 else max(0.0, centre - half)
+    high = 1.0 if errors == shots else min(1.0, centre + half)
+    return low, high
+
+
+def per_round(p_shot: float, rounds: int) -> float:
+    """LER per round = 1 - (1 - P)^(1/rounds) (P capped below 1/2's symmetric point).
+
+    Examples:
+        >>> round(per_round(0.0199, 2), 5)
+        0.01
+    """
+    p_shot = min(max(p_shot, 0.0), 1.0)
+    return 1 - (1 - p_shot) ** (1 / rounds)
+
+
+@dataclass(frozen=True)
+class DecodeStats:
+    """What one decoder did on a set of shots.
+
+    ``ler`` is the observed rate, or the interval's upper bound when there were no errors
+    (``ler_is_upper_bound``): a rate of exactly 0 is never reported.
+
+    Examples:
+        >>> s = DecodeStats(decoder="pymatching", shots=1000, errors=0, seconds=0.1, rounds=5)
+        >>> s.ler_is_upper_bound, round(s.ler, 5)
+        (True, 0.00383)
+    """
+
+    decoder: str
+    shots: int
+    errors: int
+    seconds: float
+    rounds: int
+    discards: int = 0
+
+    @property
+    def ler_is_upper_bound(self) -> bool:
+        return self.errors == 0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.errors, self.shots - self.discards)
+
+    @property
+    def ler(self) -> float:
+        kept = self.shots - self.discards
+        if self.errors == 0:
+            return self.interval[1]
+        return self.errors / kept
+
+    @property
+    def ler_per_round(self) -> float:
+        return per_round(self.ler, self.rounds)
+
+    @property
+    def us_per_round(self) -> float:
+        return self.seconds / max(self.shots * self.rounds, 1) * 1e6
+
+    def to_json(self) -> dict:
+        """The per-decoder object of ``qecpipe run --json``."""
+        low, high = self.interval
+        return {"errors": self.errors, "shots": self.shots, "ler": self.ler,
+                "ler_low": low, "ler_high": high, "ler_is_upper_bound": self.ler_is_upper_bound,
+                "ler_per_round": self.ler_per_round,
+                "ler_per_round_low": per_round(low, self.rounds),
+                "ler_per_round_high": per_round(high, self.rounds),
+                "seconds": self.seconds, "us_per_round": self.us_per_round}
+
+
+def format_rate(stats: DecodeStats) -> str:
+    """'1.20e-03 [9.1e-04, 1.6e-03]' or '< 3.8e-03' with no errors."""
+    if stats.ler_is_upper_bound:
+        return f"< {stats.ler:.2e}"
+    low, high = stats.interval
+    return f"{stats.ler:.2e} [{low:.1e}, {high:.1e}]"
+
+
+def sinter_rows(stats: Iterable[DecodeStats], *, circuit, json_metadata: dict) -> list[str]:
+    """CSV lines in sinter's format (without header) for ``sinter plot`` and friends."""
+    import sinter  # heavy: imported only when writing CSV
+
+    rows = []
+    for s in stats:
+        task = sinter.Task(circuit=circuit, decoder=s.decoder, json_metadata=json_metadata)
+        row = sinter.TaskStats(strong_id=task.strong_id(), decoder=s.decoder,
+                               json_metadata=json_metadata, shots=s.shots, errors=s.errors,
+                               discards=s.discards, seconds=s.seconds)
+        rows.append(row.to_csv_line())
+    return rows
+
+
+def sinter_csv_header() -> str:
+    """sinter's CSV header line."""
+    import sinter
+
+    return sinter.CSV_HEADER
+
+
+def json_metadata_text(meta: dict) -> str:
+    """Canonical JSON text of a metadata dict (sorted keys), as sinter stores it."""
+    return json.dumps(meta, sort_keys=True)

@@ -1,0 +1,75 @@
+"""The experiment a run describes: code, distance, rounds, basis and noise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import stim
+
+from qec.circuits import Basis, memory_circuit, validate_basis, validate_distance, validate_rounds
+from qec.noise_models import NoiseModel
+
+
+@dataclass(frozen=True)
+class Task:
+    """A rotated surface-code memory experiment under a noise model.
+
+    Args:
+        distance: odd code distance >= 3.
+        noise: the :class:`NoiseModel` decorating the clean circuit.
+        rounds: stabilizer rounds >= 1 (default: ``distance``).
+        basis: 'X' or 'Z'.
+
+    Examples:
+        >>> t = Task(distance=3, noise=NoiseModel.uniform(0.001))
+        >>> t.rounds, t.circuit().num_detectors
+        (3, 24)
+    """
+
+    distance: int
+    noise: NoiseModel
+    rounds: int = field(default=0)
+    basis: Basis = "X"
+
+    def __post_init__(self) -> None:
+        validate_distance(self.distance)
+        if self.rounds == 0:
+            object.__setattr__(self, "rounds", self.distance)
+        validate_rounds(self.rounds)
+        validate_basis(self.basis)
+        if not isinstance(self.noise, NoiseModel):
+            raise TypeError(f"noise={self.noise!r} must be a qec.NoiseModel")
+
+    def circuit(self) -> stim.Circuit:
+        """The noisy circuit (cached per task)."""
+        return _noisy_circuit(self).copy()
+
+    def dem(self) -> stim.DetectorErrorModel:
+        """The circuit's detector error model, graphlike-decomposed for matching (cached)."""
+        return _dem(self).copy()
+
+    def metadata(self, seed: int | None = None) -> dict:
+        """The ``task`` object of ``qecpipe run --json`` (and sinter's json_metadata)."""
+        meta = {"code": "rotated_surface_memory", "distance": self.distance,
+                "rounds": self.rounds, "basis": self.basis, "noise": self.noise.name,
+                "p": self.noise.p, "noise_fingerprint": self.noise.fingerprint}
+        if seed is not None:
+            meta["seed"] = seed
+        return meta
+
+
+def circuit_dem(circuit: stim.Circuit) -> stim.DetectorErrorModel:
+    """The graphlike-decomposed DEM of any circuit, as every matcher in qecpipe builds it."""
+    return circuit.detector_error_model(decompose_errors=True, approximate_disjoint_errors=True)
+
+
+@lru_cache(maxsize=32)
+def _noisy_circuit(task: Task) -> stim.Circuit:
+    clean = memory_circuit(distance=task.distance, rounds=task.rounds, basis=task.basis)
+    return task.noise.apply(clean)
+
+
+@lru_cache(maxsize=32)
+def _dem(task: Task) -> stim.DetectorErrorModel:
+    return circuit_dem(_noisy_circuit(task))
