@@ -47,7 +47,8 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.seed < 0:
         raise ValueError(f"--seed={args.seed} must be >= 0")
     if args.noise not in NOISE_NAMES:
-        raise ValueError(f"--noise={args.noise!r} is unknown; choose one of {', '.join(NOISE_NAMES)}")
+        raise ValueError(f"--noise={args.noise!r} is unknown; "
+                         f"choose one of {', '.join(NOISE_NAMES)}")
     if not 0 < args.p < 0.5:
         raise ValueError(f"--p={args.p} must be in (0, 0.5)")
     if args.out is not None:

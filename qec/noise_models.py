@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import stim
 
-PAULIS_2Q = ("IX", "IY", "IZ", "XI", "XX", "XY", "XZ", "YI", "YX", "YY", "YZ", "ZI", "ZX", "ZY", "ZZ")
+PAULIS_2Q = ("IX", "IY", "IZ", "XI", "XX", "XY", "XZ", "YI", "YX", "YY", "YZ",
+             "ZI", "ZX", "ZY", "ZZ")
 NOISE_NAMES = ("uniform", "si1000", "stim")
 
 _RESET = {"R": "X_ERROR", "RX": "Z_ERROR", "RY": "X_ERROR", "RZ": "X_ERROR"}
@@ -202,7 +203,8 @@ class _Decorator:
         n = circuit.num_qubits
         mult = model.qubit_multipliers
         if mult is not None and len(mult) < n:
-            raise ValueError(f"qubit_multipliers has {len(mult)} entries; the circuit has {n} qubits")
+            raise ValueError(f"qubit_multipliers has {len(mult)} entries; "
+                             f"the circuit has {n} qubits")
         self.mult = np.ones(n) if mult is None else np.asarray(mult[:n], dtype=float)
 
     def run(self) -> stim.Circuit:
@@ -276,7 +278,8 @@ class _Decorator:
         if not qubits or sum(probs) <= 0:
             return
         for f, qs in self._groups(self.mult[qubits], qubits).items():
-            _append_channel(out, "PAULI_CHANNEL_1", "DEPOLARIZE1", qs, _scaled_channel(probs, f, qs))
+            _append_channel(out, "PAULI_CHANNEL_1", "DEPOLARIZE1", qs,
+                            _scaled_channel(probs, f, qs))
 
     def _pauli2(self, out: stim.Circuit, qubits: list[int], probs: tuple) -> None:
         if not qubits or sum(probs) <= 0:
