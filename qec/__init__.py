@@ -12,6 +12,7 @@ Examples:
 from qec.bits import check_packed, pack_bits, popcount_rows, unpack_bits
 from qec.circuits import Basis, memory_circuit
 from qec.geometry import BASIS_X, BASIS_Z, Geometry
+from qec.graph import BOUNDARY, MatchingGraph, xor_prob
 from qec.matching import MATCHING_DECODERS, MatchingDecoder
 from qec.noise_models import NOISE_NAMES, PAULIS_2Q, NoiseModel
 from qec.sampling import DEFAULT_CHUNK_SHOTS, SampleChunk, sample_dem, sample_detectors
@@ -26,10 +27,11 @@ from qec.stats import (
 from qec.task import Task, circuit_dem
 
 __all__ = [
-    "BASIS_X", "BASIS_Z", "Basis", "DEFAULT_CHUNK_SHOTS", "DecodeStats", "Geometry",
-    "MATCHING_DECODERS", "MatchingDecoder", "NOISE_NAMES", "NoiseModel", "PAULIS_2Q",
-    "SampleChunk", "Task", "check_packed", "circuit_dem", "format_rate", "memory_circuit",
-    "pack_bits", "per_round", "popcount_rows", "sample_dem", "sample_detectors",
-    "sinter_csv_header", "sinter_rows", "unpack_bits", "wilson_interval",
+    "BASIS_X", "BASIS_Z", "BOUNDARY", "Basis", "DEFAULT_CHUNK_SHOTS", "DecodeStats",
+    "Geometry", "MATCHING_DECODERS", "MatchingDecoder", "MatchingGraph", "NOISE_NAMES",
+    "NoiseModel", "PAULIS_2Q", "SampleChunk", "Task", "check_packed", "circuit_dem",
+    "format_rate", "memory_circuit", "pack_bits", "per_round", "popcount_rows", "sample_dem",
+    "sample_detectors", "sinter_csv_header", "sinter_rows", "unpack_bits", "wilson_interval",
+    "xor_prob",
 ]
 __version__ = "0.1.0"
