@@ -45,7 +45,7 @@ class MatchingGraph:
         >>> g = MatchingGraph.from_dem(dem)
         >>> g.edge_dets.tolist(), g.edge_obs.tolist(), g.error_edges
         ([[0, 1], [1, -1]], [0, 1], ((0,), (1,), (0, 1)))
-        >>> [round(p, 4) for p in g.edge_prob]
+        >>> [round(p, 4) for p in g.edge_prob.tolist()]
         [0.14, 0.23]
     """
 
