@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+import stim
 
 from qec import MATCHING_DECODERS, MatchingDecoder, Task
 
@@ -35,7 +36,13 @@ def validate_decoder_names(names: list[str]) -> list[str]:
     return names
 
 
-def make_decoder(name: str, task: Task) -> BatchDecoder:
-    """Build decoder ``name`` for ``task`` (from the task's own DEM)."""
+def make_decoder(
+    name: str, task: Task, *, dem: stim.DetectorErrorModel | None = None
+) -> BatchDecoder:
+    """Build decoder ``name`` for ``task``.
+
+    The global matcher is built from ``dem`` when given (e.g. learned weights on the same
+    detectors), else from the task's own DEM.
+    """
     validate_decoder_names([name])
-    return MatchingDecoder.named(name, task.dem())
+    return MatchingDecoder.named(name, task.dem() if dem is None else dem)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import stim
 
 from pipelines.decoders import BatchDecoder, make_decoder, validate_decoder_names
 from qec import DEFAULT_CHUNK_SHOTS, DecodeStats, Task, popcount_rows, sample_detectors
@@ -46,10 +47,13 @@ def run_task(
     chunk_shots: int = DEFAULT_CHUNK_SHOTS,
     progress: ProgressFn | None = None,
     built: dict[str, BatchDecoder] | None = None,
+    dem: stim.DetectorErrorModel | None = None,
 ) -> RunResult:
     """Decode the same seeded shots of ``task`` with every decoder in ``decoders``.
 
     Stops after ``shots``, or earlier once every decoder has ``max_errors`` errors.
+    ``built`` supplies ready decoders by name; the others are built by
+    :func:`pipelines.decoders.make_decoder`, from ``dem`` when given.
 
     Examples:
         >>> from qec import NoiseModel
@@ -63,7 +67,8 @@ def run_task(
         raise ValueError(f"max_errors={max_errors} must be >= 1")
     built = dict(built or {})
     for name in names:
-        built.setdefault(name, make_decoder(name, task))
+        if name not in built:
+            built[name] = make_decoder(name, task, dem=dem)
     errors = dict.fromkeys(names, 0)
     seconds = dict.fromkeys(names, 0.0)
     done, fired, sample_seconds = 0, 0, 0.0
