@@ -62,7 +62,7 @@ def execute(args: argparse.Namespace) -> int:
     _check_args(args)
     decoders = list(args.decoders or DEFAULT_DECODERS)
     noise = NoiseModel.named(args.noise, args.p)
-    tasks = [Task(distance=args.distance, rounds=args.rounds or 0, basis=b, noise=noise)
+    tasks = [Task(distance=args.distance, rounds=args.rounds, basis=b, noise=noise)
              for b in _bases(args.basis)]
     results: list[RunResult] = []
     for task in tasks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -64,13 +65,14 @@ def render_table(result) -> None:
                       f"{s.us_per_round:.2f}", f"{s.shots / max(s.seconds, 1e-9):,.0f}")
         for key, value in sorted(result.extra.get(name, {}).items()):
             table.add_row(f"  {key}", "", "", "", f"{value:.3g}", "")
-    Console().print(table)
+    # Piped output (logs, CI) gets a fixed width so rows never wrap mid-number.
+    Console(width=None if sys.stdout.isatty() else 132).print(table)
 
 
 def write_sinter_csv(path: Path, results) -> None:
     """Write every decoder's stats of every run as sinter CSV (header included)."""
     lines = [sinter_csv_header()]
     for r in results:
-        lines += sinter_rows(r.stats.values(), circuit=r.task.circuit(),
+        lines += sinter_rows(r.stats.values(), circuit=r.task.circuit(), dem=r.task.dem(),
                              json_metadata=r.task.metadata(seed=r.seed))
     Path(path).write_text("\n".join(lines) + "\n")

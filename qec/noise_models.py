@@ -180,7 +180,8 @@ class NoiseModel:
         """Return ``circuit`` with this model's noise inserted, moment by moment.
 
         A moment is the span between TICKs. Data qubits are those never targeted by a
-        measure-reset (MR/MRX); the round starts at the first gate moment after one.
+        measure-reset (MR/MRX); the round starts at the first gate moment after one. Idle
+        noise goes on untouched qubits of gate moments and of moments that reset.
         """
         return _Decorator(self, circuit).run()
 
@@ -234,6 +235,9 @@ class _Decorator:
         is_gate2 = bool(names & _GATES_2Q)
         is_gate = is_gate2 or bool(names & _GATES_1Q)
         is_mr = bool(names & ({*_RESET, *_MEASURE, *_MEASURE_RESET}))
+        # Terminal reads (M/MX with no reset in the moment) end the experiment: qubits idle
+        # then are never measured again, so idle noise there would only bloat the circuit.
+        resets = bool(names & ({*_RESET, *_MEASURE_RESET}))
         if is_gate and after_measure:
             self._pauli1(out, self.data, self.m.data_round_start)
         touched: set[int] = set()
@@ -242,7 +246,7 @@ class _Decorator:
         idle = [q for q in self.all_qubits if q not in touched]
         if is_gate:
             self._pauli1(out, idle, self.m.idle if is_gate2 else self.m.idle_gate1)
-        elif is_mr:
+        elif resets:
             self._pauli1(out, idle, self.m.idle_measure)
         return is_mr if (is_gate or is_mr) else after_measure
 

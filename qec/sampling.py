@@ -60,8 +60,10 @@ def sample_detectors(
     for block, start in enumerate(range(0, shots, chunk_shots)):
         n = min(chunk_shots, shots - start)
         sampler = circuit.compile_detector_sampler(seed=block_seed(seed, block))
-        dets, obs = sampler.sample(n, separate_observables=True, bit_packed=True)
-        yield SampleChunk(dets=dets, obs=obs)
+        # Always draw the whole block: stim's output for n shots is not the prefix of its
+        # output for more, and the first N shots must not depend on the total asked for.
+        dets, obs = sampler.sample(chunk_shots, separate_observables=True, bit_packed=True)
+        yield SampleChunk(dets=dets[:n], obs=obs[:n])
 
 
 def sample_dem(
@@ -77,5 +79,5 @@ def sample_dem(
     for block, start in enumerate(range(0, shots, chunk_shots)):
         n = min(chunk_shots, shots - start)
         sampler = dem.compile_sampler(seed=block_seed(seed, block))
-        dets, obs, errors = sampler.sample(n, bit_packed=True, return_errors=True)
-        yield SampleChunk(dets=dets, obs=obs, errors=errors)
+        dets, obs, errors = sampler.sample(chunk_shots, bit_packed=True, return_errors=True)
+        yield SampleChunk(dets=dets[:n], obs=obs[:n], errors=errors[:n])

@@ -102,13 +102,20 @@ def format_rate(stats: DecodeStats) -> str:
     return f"{stats.ler:.2e} [{low:.1e}, {high:.1e}]"
 
 
-def sinter_rows(stats: Iterable[DecodeStats], *, circuit, json_metadata: dict) -> list[str]:
-    """CSV lines in sinter's format (without header) for ``sinter plot`` and friends."""
+def sinter_rows(
+    stats: Iterable[DecodeStats], *, circuit, dem, json_metadata: dict
+) -> list[str]:
+    """CSV lines in sinter's format (without header) for ``sinter plot`` and friends.
+
+    ``strong_id`` is sinter's own hash of (circuit, DEM, decoder, metadata), so rows merge
+    with sinter's when the same task was collected there.
+    """
     import sinter  # heavy: imported only when writing CSV
 
     rows = []
     for s in stats:
-        task = sinter.Task(circuit=circuit, decoder=s.decoder, json_metadata=json_metadata)
+        task = sinter.Task(circuit=circuit, detector_error_model=dem, decoder=s.decoder,
+                           json_metadata=json_metadata)
         row = sinter.TaskStats(strong_id=task.strong_id(), decoder=s.decoder,
                                json_metadata=json_metadata, shots=s.shots, errors=s.errors,
                                discards=s.discards, seconds=s.seconds)

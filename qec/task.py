@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import stim
@@ -18,7 +18,7 @@ class Task:
     Args:
         distance: odd code distance >= 3.
         noise: the :class:`NoiseModel` decorating the clean circuit.
-        rounds: stabilizer rounds >= 1 (default: ``distance``).
+        rounds: stabilizer rounds >= 1 (None: ``distance``).
         basis: 'X' or 'Z'.
 
     Examples:
@@ -29,12 +29,12 @@ class Task:
 
     distance: int
     noise: NoiseModel
-    rounds: int = field(default=0)
+    rounds: int | None = None
     basis: Basis = "X"
 
     def __post_init__(self) -> None:
         validate_distance(self.distance)
-        if self.rounds == 0:
+        if self.rounds is None:
             object.__setattr__(self, "rounds", self.distance)
         validate_rounds(self.rounds)
         validate_basis(self.basis)
