@@ -15,6 +15,12 @@ from qec.geometry import BASIS_X, BASIS_Z, Geometry
 from qec.graph import BOUNDARY, MatchingGraph, xor_prob
 from qec.matching import MATCHING_DECODERS, MatchingDecoder
 from qec.noise_models import NOISE_NAMES, PAULIS_2Q, NoiseModel
+from qec.sample_io import (
+    SAMPLE_FORMATS,
+    read_sample_file,
+    sample_format_from_path,
+    write_sample_file,
+)
 from qec.sampling import DEFAULT_CHUNK_SHOTS, SampleChunk, sample_dem, sample_detectors
 from qec.stats import (
     DecodeStats,
@@ -33,5 +39,6 @@ __all__ = [
     "format_rate", "memory_circuit", "pack_bits", "per_round", "popcount_rows", "sample_dem",
     "sample_detectors", "sinter_csv_header", "sinter_rows", "unpack_bits", "wilson_interval",
     "xor_prob",
+    "SAMPLE_FORMATS", "read_sample_file", "sample_format_from_path", "write_sample_file",
 ]
 __version__ = "0.1.0"
