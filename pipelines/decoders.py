@@ -46,3 +46,28 @@ def make_decoder(
     """
     validate_decoder_names([name])
     return MatchingDecoder.named(name, task.dem() if dem is None else dem)
+
+
+# Decoders that can be built from a detector error model alone, with no Task: what
+# `qecpipe decode` (samples from elsewhere; DEM = qec.circuit_dem(circuit)) and the sinter
+# plugin (sinter hands over only the DEM) need. A DEM keeps the circuit's DETECTOR(x, y, t)
+# coordinates, so a decoder that needs the layout can take it from there. Extend both this
+# tuple and make_decoder_for_dem when a registered decoder can be built that way.
+DEM_DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS
+
+
+def make_decoder_for_dem(name: str, dem: stim.DetectorErrorModel) -> BatchDecoder:
+    """Build decoder ``name`` for an arbitrary circuit's decomposed DEM (no Task).
+
+    Examples:
+        >>> from qec import circuit_dem, memory_circuit, NoiseModel
+        >>> dem = circuit_dem(NoiseModel.uniform(0.001).apply(memory_circuit(
+        ...     distance=3, rounds=2, basis="Z")))
+        >>> make_decoder_for_dem("pymatching", dem).name
+        'pymatching'
+    """
+    validate_decoder_names([name])
+    if name not in DEM_DECODER_NAMES:
+        raise ValueError(f"decoder={name!r} cannot be built from a detector error model alone; "
+                         f"choose one of {', '.join(DEM_DECODER_NAMES)}")
+    return MatchingDecoder.named(name, dem)
