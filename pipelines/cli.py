@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipelines import cli_run
+from pipelines import cli_decode, cli_run
 
 EXIT_USAGE = 2
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="qecpipe", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     cli_run.add_parser(sub)
+    cli_decode.add_parser(sub)
     return parser
 
 

@@ -169,10 +169,7 @@ def _validate_01(path: Path, data: bytes, num_bits: int) -> None:
         if (rows[:, -1] == ord("\n")).all() and ((rows[:, :-1] | 1) == ord("1")).all():
             return
     lines = data.split(b"\n")
-    if lines[-1]:
-        raise ValueError(f"{path}: 01 file does not end with a newline after line "
-                         f"{len(lines)}; truncated?")
-    for number, line in enumerate(lines[:-1], start=1):
+    for number, line in enumerate(lines if lines[-1] else lines[:-1], start=1):
         line = line[:-1] if line.endswith(b"\r") else line
         bad = line.translate(None, b"01")
         if bad:
@@ -183,6 +180,9 @@ def _validate_01(path: Path, data: bytes, num_bits: int) -> None:
             raise ValueError(f"{path}: line {number} has {len(line)} bits, expected "
                              f"{num_bits} per shot; truncated, or written for a different "
                              "circuit")
+    if lines[-1]:
+        raise ValueError(f"{path}: 01 file does not end with a newline after line "
+                         f"{len(lines)}; truncated?")
 
 
 def _validate_dets(path: Path, data: bytes, num_detectors: int, num_observables: int) -> None:

@@ -1,0 +1,170 @@
+"""``qecpipe decode``: decode detection events sampled elsewhere (stim's b8, 01 or dets files).
+
+Every input is checked against the circuit before any decoding runs: the detection-event file
+must hold ``circuit.num_detectors`` bits per shot, the observable file
+``circuit.num_observables``, and both the same number of shots. Predictions are written in b8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import stim
+
+from pipelines.decoders import DEM_DECODER_NAMES, make_decoder_for_dem, validate_decoder_names
+from qec import (
+    SAMPLE_FORMATS,
+    DecodeStats,
+    Geometry,
+    circuit_dem,
+    format_rate,
+    popcount_rows,
+    read_sample_file,
+    sample_format_from_path,
+    write_sample_file,
+)
+
+DECODE_CHUNK_SHOTS = 1 << 16
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("decode", help="decode detection events from a file (stim's formats)")
+    p.add_argument("--circuit", type=Path, required=True, help="the stim circuit that was run")
+    p.add_argument("--dets", type=Path, required=True, help="detection events, one shot each")
+    p.add_argument("--dets-format", choices=SAMPLE_FORMATS, default=None,
+                   help="b8, 01 or dets (default: from the extension)")
+    p.add_argument("--obs", type=Path, default=None,
+                   help="actual observable flips; with it the LER is reported")
+    p.add_argument("--obs-format", choices=SAMPLE_FORMATS, default=None,
+                   help="b8, 01 or dets (default: from the extension)")
+    p.add_argument("--decoder", required=True, help=f"one of {', '.join(DEM_DECODER_NAMES)}")
+    p.add_argument("--out", type=Path, required=True, help="predicted observable flips (b8)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="rounds for the LER per round (default: from the circuit's layout)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=execute)
+
+
+def execute(args: argparse.Namespace) -> int:
+    validate_decoder_names([args.decoder])
+    if args.decoder not in DEM_DECODER_NAMES:
+        raise ValueError(f"--decoder={args.decoder!r} cannot decode an arbitrary circuit; "
+                         f"choose one of {', '.join(DEM_DECODER_NAMES)}")
+    circuit = _read_circuit(args.circuit)
+    dets = _read_samples(args.dets, args.dets_format, "--dets", circuit, detectors=True)
+    obs = None
+    if args.obs is not None:
+        obs = _read_samples(args.obs, args.obs_format, "--obs", circuit, detectors=False)
+        if obs.shape[0] != dets.shape[0]:
+            raise ValueError(f"--obs={str(args.obs)!r} holds {obs.shape[0]} shots but "
+                             f"--dets={str(args.dets)!r} holds {dets.shape[0]}")
+    rounds = _rounds(args.rounds, circuit)
+    _check_writable(args.out)
+    decoder = make_decoder_for_dem(args.decoder, circuit_dem(circuit))
+    start = time.perf_counter()
+    predictions = np.concatenate([decoder.decode_batch(dets[i:i + DECODE_CHUNK_SHOTS])
+                                  for i in range(0, dets.shape[0], DECODE_CHUNK_SHOTS)])
+    seconds = time.perf_counter() - start
+    write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
+                      num_observables=circuit.num_observables)
+    stats = None
+    if obs is not None:
+        errors = int(np.count_nonzero(popcount_rows(predictions ^ obs)))
+        stats = DecodeStats(decoder=args.decoder, shots=dets.shape[0], errors=errors,
+                            seconds=seconds, rounds=rounds or 1)
+    if args.json:
+        print(json.dumps(_json(args, circuit, dets.shape[0], seconds, stats, rounds)))
+    else:
+        print(_summary(args, dets.shape[0], seconds, stats, rounds))
+    return 0
+
+
+def _read_circuit(path: Path) -> stim.Circuit:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not a text file"
+        raise ValueError(f"--circuit={str(path)!r} cannot be read: {why}") from exc
+    try:
+        circuit = stim.Circuit(text)
+    except ValueError as exc:  # stim's parse error names the problem; keep it on one line
+        raise ValueError(f"--circuit={str(path)!r} is not a stim circuit: "
+                         f"{' '.join(str(exc).split())}") from exc
+    if circuit.num_detectors == 0 or circuit.num_observables == 0:
+        raise ValueError(f"--circuit={str(path)!r} has {circuit.num_detectors} detectors and "
+                         f"{circuit.num_observables} observables; decoding needs at least one "
+                         "of each")
+    return circuit
+
+
+def _read_samples(
+    path: Path, fmt: str | None, flag: str, circuit: stim.Circuit, *, detectors: bool
+) -> np.ndarray:
+    """The file's shots, validated against the circuit's detector or observable count."""
+    if fmt is None:
+        try:
+            fmt = sample_format_from_path(path)
+        except ValueError as exc:
+            raise ValueError(f"{flag}: {exc} with {flag}-format") from exc
+    num_d, num_o = (circuit.num_detectors, 0) if detectors else (0, circuit.num_observables)
+    try:
+        chunk = read_sample_file(path, format=fmt, num_detectors=num_d, num_observables=num_o)
+    except OSError as exc:
+        raise ValueError(f"{flag}={str(path)!r} cannot be read: {exc.strerror}") from exc
+    except ValueError as exc:  # the reader names the file and the problem; add the circuit
+        what = f"{num_d} detectors" if detectors else f"{num_o} observables"
+        raise ValueError(f"{flag}: {exc} (the circuit has {what})") from exc
+    data = chunk.dets if detectors else chunk.obs
+    if data.shape[0] == 0:
+        raise ValueError(f"{flag}={str(path)!r} holds no shots")
+    return data
+
+
+def _rounds(rounds: int | None, circuit: stim.Circuit) -> int | None:
+    if rounds is not None:
+        if rounds < 1:
+            raise ValueError(f"--rounds={rounds} must be >= 1")
+        return rounds
+    try:
+        return Geometry.from_circuit(circuit).rounds
+    except ValueError:  # not a rotated surface-code memory: no rounds to divide by
+        return None
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        path.open("ab").close()
+    except OSError as exc:
+        raise ValueError(f"--out={str(path)!r} cannot be written: {exc.strerror}") from exc
+
+
+def _summary(args, shots: int, seconds: float, stats: DecodeStats | None,
+             rounds: int | None) -> str:
+    head = f"{args.decoder}: {shots} shots decoded in {seconds:.3f} s -> {args.out}"
+    if stats is None:
+        return head
+    per_round = "" if rounds is None else (
+        f", per round {'< ' if stats.ler_is_upper_bound else ''}{stats.ler_per_round:.2e}"
+        f" ({rounds} rounds)")
+    return f"{head}; {stats.errors} errors, LER {format_rate(stats)}{per_round}"
+
+
+def _json(args, circuit: stim.Circuit, shots: int, seconds: float,
+          stats: DecodeStats | None, rounds: int | None) -> dict:
+    from pipelines import __version__
+
+    out = {"version": __version__, "circuit": str(args.circuit), "dets": str(args.dets),
+           "obs": None if args.obs is None else str(args.obs), "out": str(args.out),
+           "decoder": args.decoder, "num_detectors": circuit.num_detectors,
+           "num_observables": circuit.num_observables, "shots": shots, "rounds": rounds,
+           "seconds": seconds}
+    if stats is not None:
+        fields = stats.to_json()
+        if rounds is None:  # no layout: per-shot numbers only
+            fields = {k: v for k, v in fields.items() if "per_round" not in k}
+        out.update(fields)
+    return out
