@@ -1,0 +1,520 @@
+"""Parallel-window decoding of long memory experiments (rounds >> d).
+
+The detectors of a memory experiment form T = rounds + 1 time slices (``Geometry.det_round``).
+The slices are tiled by commit regions, in time order (Skoric et al. 2023; Tan et al. 2023):
+
+* layer A windows: commit region ``[s, s + n_com)`` with a buffer of ``n_buf`` slices on each
+  side (cut at the experiment's ends); they decode independently and in parallel;
+* layer B windows: the ``n_buf`` slices between two A commit regions; no buffer.
+
+Edge treatment (what makes windowed == global in the limit):
+
+* An A window keeps every edge with both ends inside it, its spatial boundary edges, and turns
+  an edge leaving it in time into a boundary edge of the window (same probability and
+  observable; parallel boundary edges merge, the likelier one's observable wins as it is the
+  one matching would use). The outside is undecoded, so a defect near the cut may be explained
+  by an error beyond it. The window commits every matched edge that touches a detector of its
+  commit region. Edges span at most one slice and n_buf >= 1, so no committed edge is a cut
+  edge, and every commit-region detector is explained exactly by the committed edges. A
+  committed edge whose other end lies in the buffer flips that detector: an artificial defect.
+* A B window sees the syndrome XOR the artificial defects of both neighbouring A windows. Edges
+  into an A commit region are already decided, so they are dropped; the B window commits every
+  edge it matches.
+
+Every detector is then explained exactly once by the union of committed edges. When the buffer
+reaches both ends of the experiment, the A window's graph is the full graph and its committed
+edges are the global matching restricted to its commit region; the B window's best completion
+is the rest of the global matching (a lighter one would lighten the global one). So windowed
+decoding reproduces global decoding up to ties.
+
+Windows are built once per shape from a *short* circuit with the same local structure (the
+matching graph is translation-invariant in time away from the first and last two slices;
+tested against the full DEM), so a 10000-round experiment never builds its full DEM.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pymatching
+
+from qec import BOUNDARY, Geometry, MatchingGraph, Task, unpack_bits
+
+Layer = str  # 'A' or 'B'
+# A local pre-pass on one commit block: (S, D_block) bool -> ((S, D_block) residual, (S, O) flip).
+Prepass = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+_MARGIN = 3  # slices of real context a template keeps before/after a window
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window: decode slices ``[lo, hi)``, commit edges touching ``[commit_lo, commit_hi)``.
+
+    ``index`` is the commit order (time order of commit regions); a B window ``depends`` on the
+    A windows whose artificial defects it needs.
+    """
+
+    index: int
+    layer: Layer
+    lo: int
+    hi: int
+    commit_lo: int
+    commit_hi: int
+    depends: tuple[int, ...] = ()
+
+    @property
+    def open_left(self) -> bool:
+        """The slice before the window is undecoded (cut edges become boundary edges)."""
+        return self.layer == "A" and self.lo > 0
+
+    @property
+    def open_right(self) -> bool:
+        return self.layer == "A" and self.hi > self.commit_hi
+
+    @property
+    def commit_rounds(self) -> int:
+        return self.commit_hi - self.commit_lo
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """The tiling of ``num_slices`` detector slices into A and B windows.
+
+    Args:
+        num_slices: T = rounds + 1.
+        n_com: commit-region slices of an A window (>= 1).
+        n_buf: buffer slices on each side of an A window, and the width of a B window (>= 1).
+
+    Examples:
+        >>> plan = WindowPlan(num_slices=12, n_com=3, n_buf=2)
+        >>> [(w.layer, w.lo, w.hi, w.commit_lo, w.commit_hi) for w in plan.windows]
+        ... # doctest: +NORMALIZE_WHITESPACE
+        [('A', 0, 5, 0, 3), ('B', 3, 5, 3, 5), ('A', 3, 10, 5, 8), ('B', 8, 10, 8, 10),
+         ('A', 8, 12, 10, 12)]
+        >>> WindowPlan(num_slices=6, n_com=3, n_buf=3).windows[0].commit_hi  # one window: global
+        6
+    """
+
+    num_slices: int
+    n_com: int
+    n_buf: int
+    windows: tuple[Window, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("num_slices", "n_com", "n_buf"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+        if self.num_slices < 2:
+            raise ValueError(f"num_slices={self.num_slices} must be >= 2 (rounds >= 1)")
+        object.__setattr__(self, "windows", self._tile())
+
+    @property
+    def period(self) -> int:
+        return self.n_com + self.n_buf
+
+    def _tile(self) -> tuple[Window, ...]:
+        T, out, s = self.num_slices, [], 0
+        while True:
+            last = s + self.n_com + self.n_buf >= T
+            c_hi = T if last else s + self.n_com
+            a = len(out)
+            out.append(Window(a, "A", max(0, s - self.n_buf), min(T, c_hi + self.n_buf), s, c_hi))
+            if last:
+                return tuple(out)
+            s_next = s + self.period
+            out.append(Window(a + 1, "B", c_hi, s_next, c_hi, s_next, depends=(a, a + 2)))
+            s = s_next
+
+
+@dataclass(frozen=True)
+class SliceLayout:
+    """Detector counts per slice of a memory experiment: first, bulk (all equal), last.
+
+    Stim orders detectors by slice, so slice t occupies ``[start(t), start(t + 1))``.
+
+    Examples:
+        >>> from qec import NoiseModel
+        >>> lay = SliceLayout.of_task(Task(distance=3, rounds=10, noise=NoiseModel.uniform(0.001)))
+        >>> lay.n_first, lay.n_bulk, lay.n_last, lay.num_detectors
+        (4, 8, 4, 80)
+    """
+
+    n_first: int
+    n_bulk: int
+    n_last: int
+    num_slices: int
+
+    @classmethod
+    def of_task(cls, task: Task) -> SliceLayout:
+        n_first, n_bulk, n_last = _slice_counts(task.distance, task.basis, task.noise)
+        return cls(n_first, n_bulk, n_last, task.rounds + 1)
+
+    def start(self, t: int) -> int:
+        """First detector index of slice t (t = num_slices gives num_detectors)."""
+        if t <= 0:
+            return 0
+        if t >= self.num_slices:
+            return self.num_detectors
+        return self.n_first + (t - 1) * self.n_bulk
+
+    def size(self, t: int) -> int:
+        return self.start(t + 1) - self.start(t)
+
+    @property
+    def num_detectors(self) -> int:
+        return self.n_first + (self.num_slices - 2) * self.n_bulk + self.n_last
+
+
+@lru_cache(maxsize=16)
+def _slice_counts(distance: int, basis: str, noise) -> tuple[int, int, int]:
+    geo = Geometry.from_circuit(Task(distance=distance, rounds=3, basis=basis,
+                                     noise=noise).circuit())
+    counts = np.bincount(geo.det_round, minlength=4)
+    return int(counts[0]), int(counts[1]), int(counts[3])
+
+
+@dataclass(frozen=True, eq=False)
+class WindowGraph:
+    """The matcher of one window shape, with the table mapping matched pairs to observables.
+
+    Local detector k is the window's k-th detector (slice-major, stim order).
+    """
+
+    matching: pymatching.Matching
+    num_detectors: int
+    num_observables: int
+    edge_keys: np.ndarray  # (E,) sorted int64 keys a * (D + 1) + (b + 1), a < b or b = -1
+    edge_obs: np.ndarray  # (E,) int64 observable bitmask per key
+    edge_prob: np.ndarray  # (E,) float64 merged probability per key
+
+    def edge_obs_of(self, pairs: np.ndarray) -> np.ndarray:
+        """(K, 2) local matched pairs -> (K,) observable bitmasks."""
+        a, b = _ordered(pairs)
+        keys = a * (self.num_detectors + 1) + (b + 1)
+        pos = np.searchsorted(self.edge_keys, keys)
+        if np.any(pos >= len(self.edge_keys)) or np.any(self.edge_keys[pos] != keys):
+            raise RuntimeError("the matcher returned a pair that is not an edge of its graph")
+        return self.edge_obs[pos]
+
+
+def _ordered(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order pairs so a < b, with a boundary (-1) always second."""
+    a, b = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    swap = (b != BOUNDARY) & ((a > b) | (a == BOUNDARY))
+    return np.where(swap, b, a), np.where(swap, a, b)
+
+
+def restrict_graph(
+    graph: MatchingGraph, det_lo: int, det_hi: int, *, open_left: bool, open_right: bool
+) -> WindowGraph:
+    """The window on detectors ``[det_lo, det_hi)`` of ``graph`` (see the module docstring).
+
+    Edges leaving the window on an open side become boundary edges; on a closed side they are
+    dropped.
+
+    Examples:
+        >>> import stim
+        >>> g = MatchingGraph.from_dem(stim.DetectorErrorModel('''
+        ...     error(0.1) D0 D1
+        ...     error(0.1) D1 D2 L0
+        ...     error(0.2) D2
+        ... '''))
+        >>> w = restrict_graph(g, 1, 3, open_left=True, open_right=False)
+        >>> w.num_detectors, w.edge_obs_of(np.array([[0, -1], [0, 1], [1, -1]])).tolist()
+        (2, [0, 1, 0])
+    """
+    a, b = graph.edge_dets[:, 0], graph.edge_dets[:, 1]
+    a_in = (a >= det_lo) & (a < det_hi)
+    b_in = (b >= det_lo) & (b < det_hi)
+    b_bnd = b == BOUNDARY
+    merged: dict[tuple[int, int], tuple[float, int]] = {}
+    for e in np.flatnonzero(a_in | b_in):
+        if (a_in[e] and (b_in[e] or b_bnd[e])):
+            key = (int(a[e]) - det_lo, -1 if b_bnd[e] else int(b[e]) - det_lo)
+        else:
+            inside, outside = (a[e], b[e]) if a_in[e] else (b[e], a[e])
+            if not (open_left if outside < det_lo else open_right):
+                continue  # decided by a committed neighbour: dropped
+            key = (int(inside) - det_lo, BOUNDARY)
+        _merge(merged, key, float(graph.edge_prob[e]), int(graph.edge_obs[e]))
+    return _build_window_graph(merged, det_hi - det_lo, graph.num_observables)
+
+
+def _merge(merged: dict, key: tuple[int, int], p: float, obs: int) -> None:
+    if key not in merged:
+        merged[key] = (p, obs)
+        return
+    q, obs_q = merged[key]
+    if obs_q == obs:
+        merged[key] = (p + q - 2 * p * q, obs)
+    else:  # parallel edges with different observables: matching uses the likelier one
+        merged[key] = (p, obs) if p > q else (q, obs_q)
+
+
+def _build_window_graph(merged: dict, num_dets: int, num_obs: int) -> WindowGraph:
+    m = pymatching.Matching()
+    keys, obs, probs = [], [], []
+    for (a, b), (p, o) in merged.items():
+        p = min(max(p, 1e-15), 0.5 - 1e-12)
+        w = math.log((1 - p) / p)
+        faults = {k for k in range(num_obs) if (o >> k) & 1}
+        if b == BOUNDARY:
+            m.add_boundary_edge(a, fault_ids=faults, weight=w, error_probability=p,
+                                merge_strategy="disallow")
+        else:
+            m.add_edge(a, b, fault_ids=faults, weight=w, error_probability=p,
+                       merge_strategy="disallow")
+        keys.append(a * (num_dets + 1) + (b + 1))
+        obs.append(o)
+    if m.num_detectors < num_dets:
+        raise ValueError(f"window has {num_dets} detectors but edges reach only "
+                         f"{m.num_detectors}: a detector has no edge in the window")
+    order = np.argsort(np.array(keys, dtype=np.int64))
+    return WindowGraph(m, num_dets, num_obs, np.array(keys, dtype=np.int64)[order],
+                       np.array(obs, dtype=np.int64)[order], np.array(probs)[order])
+
+
+class WindowGraphs:
+    """Window matchers of one experiment, built once per window shape from short circuits.
+
+    All bulk windows are the same graph up to a time shift, so an experiment of any length
+    needs only a handful of small DEMs. ``full=True`` restricts the experiment's own DEM
+    instead (the reference the templates are tested against; only for small experiments).
+    """
+
+    def __init__(self, task: Task, *, full: bool = False) -> None:
+        self.task = task
+        self.layout = SliceLayout.of_task(task)
+        self.full = full
+        self._cache: dict[tuple, WindowGraph] = {}
+
+    def for_window(self, window: Window) -> WindowGraph:
+        T = self.layout.num_slices
+        head = window.lo if self.full else min(window.lo, _MARGIN)
+        tail = T - window.hi if self.full else min(T - window.hi, _MARGIN)
+        width = window.hi - window.lo
+        key = (head, width, tail, window.open_left, window.open_right)
+        if key not in self._cache:
+            short = Task(distance=self.task.distance, noise=self.task.noise,
+                         rounds=head + width + tail - 1, basis=self.task.basis)
+            lay = SliceLayout.of_task(short)
+            graph = _graph_of(short)
+            self._cache[key] = restrict_graph(
+                graph, lay.start(head), lay.start(head + width),
+                open_left=window.open_left, open_right=window.open_right)
+        return self._cache[key]
+
+
+@lru_cache(maxsize=8)
+def _graph_of(task: Task) -> MatchingGraph:
+    return MatchingGraph.from_dem(task.dem())
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """What a window commits, for S shots.
+
+    Attributes:
+        index: the window's index in its plan.
+        flip: (S, O) bool, observable flip of the committed edges (and of the pre-pass).
+        toggles: (S, D_window) bool, artificial defects the committed edges leave outside the
+            commit region (always zero for B windows).
+        decode_seconds: time spent in this call.
+        edges: per shot, (K, 2) int64 global detector pairs committed (-1 = boundary), when
+            asked for; pre-pass corrections are not edges and are not listed.
+    """
+
+    index: int
+    flip: np.ndarray
+    toggles: np.ndarray
+    decode_seconds: float
+    edges: tuple[np.ndarray, ...] | None = None
+
+
+class WindowWorker:
+    """Decodes windows of one experiment: the plain class a Ray actor wraps.
+
+    Args:
+        task: the long experiment (its rounds give the plan's slices).
+        plan: the window tiling.
+        prepass: optional local pre-pass run on each window's commit block (see
+            :data:`Prepass`); its residual must differ from its input by the syndrome of
+            corrections inside the block, and ``flip`` is their observable effect.
+        full_graph: restrict the experiment's own DEM instead of short templates.
+
+    Examples:
+        >>> from qec import NoiseModel, sample_detectors, unpack_bits
+        >>> task = Task(distance=3, rounds=12, noise=NoiseModel.uniform(0.003))
+        >>> worker = WindowWorker(task=task, plan=WindowPlan(num_slices=13, n_com=3, n_buf=3))
+        >>> chunk = next(sample_detectors(task.circuit(), shots=4, seed=1))
+        >>> dets = unpack_bits(chunk.dets, task.circuit().num_detectors).astype(bool)
+        >>> worker.decode_all(dets).shape
+        (4, 1)
+    """
+
+    def __init__(self, *, task: Task, plan: WindowPlan, prepass: Prepass | None = None,
+                 full_graph: bool = False) -> None:
+        if plan.num_slices != task.rounds + 1:
+            raise ValueError(f"plan.num_slices={plan.num_slices} must be task.rounds + 1 = "
+                             f"{task.rounds + 1}")
+        self.task, self.plan, self.prepass = task, plan, prepass
+        self.graphs = WindowGraphs(task, full=full_graph)
+        self.layout = self.graphs.layout
+        self.num_observables = 1
+
+    def window_range(self, window: Window) -> tuple[int, int]:
+        """Global detector range ``[lo, hi)`` of the window."""
+        return self.layout.start(window.lo), self.layout.start(window.hi)
+
+    def decode(self, index: int, dets: np.ndarray, *, return_edges: bool = False) -> WindowResult:
+        """Decode window ``index`` of the plan on (S, D_window) bool detectors.
+
+        For a B window, ``dets`` must already carry the artificial defects of its A windows.
+        """
+        import time
+
+        t0 = time.perf_counter()
+        window = self.plan.windows[index]
+        lo, hi = self.window_range(window)
+        dets = _check_dets(dets, hi - lo, f"window {index}")
+        c0 = self.layout.start(window.commit_lo) - lo
+        c1 = self.layout.start(window.commit_hi) - lo
+        flip = np.zeros((dets.shape[0], self.num_observables), dtype=bool)
+        if self.prepass is not None:
+            dets, flip = self._prepass(dets, c0, c1)
+        graph = self.graphs.for_window(window)
+        toggles = np.zeros_like(dets)
+        edges: list[np.ndarray] = []
+        for s in range(dets.shape[0]):
+            pairs = _committed_pairs(graph, dets[s], c0, c1)
+            flip[s] ^= _obs_bits(graph.edge_obs_of(pairs), self.num_observables)
+            ends = pairs.ravel()
+            ends = ends[(ends != BOUNDARY) & ((ends < c0) | (ends >= c1))]
+            np.bitwise_xor.at(toggles[s], ends, True)
+            if return_edges:
+                edges.append(np.where(pairs == BOUNDARY, BOUNDARY, pairs + lo))
+        return WindowResult(index, flip, toggles, time.perf_counter() - t0,
+                            tuple(edges) if return_edges else None)
+
+    def _prepass(self, dets: np.ndarray, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        block = dets[:, c0:c1]
+        residual, flip = self.prepass(block.copy())
+        residual, flip = np.asarray(residual), np.asarray(flip)
+        if residual.shape != block.shape:
+            raise ValueError(f"prepass residual has shape {residual.shape}; expected "
+                             f"{block.shape}")
+        if flip.shape != (dets.shape[0], self.num_observables):
+            raise ValueError(f"prepass flip has shape {flip.shape}; expected "
+                             f"({dets.shape[0]}, {self.num_observables})")
+        out = dets.copy()
+        out[:, c0:c1] = residual.astype(bool)
+        return out, flip.astype(bool).copy()
+
+    def decode_all(self, dets: np.ndarray, *, return_edges: bool = False):
+        """Decode a whole (S, D) experiment window by window: A layer, then B layer.
+
+        Returns (S, O) bool predictions, or (predictions, edges per shot) with
+        ``return_edges``.
+        """
+        dets = _check_dets(dets, self.layout.num_detectors, "dets")
+        results = {w.index: self.decode(w.index, dets[:, slice(*self.window_range(w))],
+                                        return_edges=return_edges)
+                   for w in self.plan.windows if w.layer == "A"}
+        for w in self.plan.windows:
+            if w.layer == "B":
+                results[w.index] = self.decode(w.index, self.b_input(w, dets, results),
+                                               return_edges=return_edges)
+        flip = np.zeros((dets.shape[0], self.num_observables), dtype=bool)
+        for r in results.values():
+            flip ^= r.flip
+        if not return_edges:
+            return flip
+        edges = [np.concatenate([results[w.index].edges[s] for w in self.plan.windows])
+                 for s in range(dets.shape[0])]
+        return flip, edges
+
+    def b_input(self, window: Window, dets: np.ndarray, results: dict) -> np.ndarray:
+        """The B window's detectors XOR the artificial defects of the A windows it depends on."""
+        lo, hi = self.window_range(window)
+        out = dets[:, lo:hi].copy()
+        for a in window.depends:
+            if a < len(self.plan.windows):
+                out ^= self.toggles_into(self.plan.windows[a], results[a].toggles, window)
+        return out
+
+    def toggles_into(self, a: Window, toggles: np.ndarray, b: Window) -> np.ndarray:
+        """The part of A's toggles that falls on B's detectors, as (S, D_B) bool."""
+        a_lo, a_hi = self.window_range(a)
+        b_lo, b_hi = self.window_range(b)
+        out = np.zeros((toggles.shape[0], b_hi - b_lo), dtype=bool)
+        lo, hi = max(a_lo, b_lo), min(a_hi, b_hi)
+        if lo < hi:
+            out[:, lo - b_lo:hi - b_lo] = toggles[:, lo - a_lo:hi - a_lo]
+        return out
+
+
+def _committed_pairs(graph: WindowGraph, dets: np.ndarray, c0: int, c1: int) -> np.ndarray:
+    """One shot's matched pairs that touch the commit region, duplicates cancelled."""
+    if not dets.any():
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = np.asarray(graph.matching.decode_to_edges_array(dets), dtype=np.int64)
+    if not len(pairs):
+        return pairs.reshape(0, 2)
+    a, b = _ordered(pairs)
+    touch = ((a >= c0) & (a < c1)) | ((b >= c0) & (b < c1))
+    keys, counts = np.unique(a[touch] * (graph.num_detectors + 1) + (b[touch] + 1),
+                             return_counts=True)
+    keys = keys[counts % 2 == 1]
+    b_out = keys % (graph.num_detectors + 1) - 1
+    return np.stack([keys // (graph.num_detectors + 1), b_out], axis=1)
+
+
+def _obs_bits(masks: np.ndarray, num_obs: int) -> np.ndarray:
+    total = int(np.bitwise_xor.reduce(masks)) if len(masks) else 0
+    return np.array([(total >> k) & 1 for k in range(num_obs)], dtype=bool)
+
+
+def _check_dets(dets: np.ndarray, num: int, name: str) -> np.ndarray:
+    """Enforce the (S, num) bool/uint8 0/1 contract at a boundary."""
+    if not isinstance(dets, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(dets).__name__}")
+    if dets.dtype not in (np.bool_, np.uint8):
+        raise TypeError(f"{name} has dtype {dets.dtype}; expected bool or uint8 (0/1)")
+    if dets.ndim != 2 or dets.shape[1] != num:
+        raise ValueError(f"{name} has shape {dets.shape}; expected (shots, {num})")
+    if dets.dtype == np.uint8 and dets.size and dets.max() > 1:
+        raise ValueError(f"{name} holds values > 1; expected 0/1 (unpack bit-packed data)")
+    return dets.astype(bool, copy=False)
+
+
+@dataclass(frozen=True, eq=False)
+class WindowedDecoder:
+    """Windowed PyMatching as a batch decoder (``decode_batch`` on bit-packed shots).
+
+    Examples:
+        >>> from qec import NoiseModel
+        >>> task = Task(distance=3, rounds=9, noise=NoiseModel.uniform(0.003))
+        >>> dec = WindowedDecoder.for_task(task, n_com=3, n_buf=3)
+        >>> dec.name, dec.decode_batch(np.zeros((2, 9), dtype=np.uint8)).tolist()
+        ('windowed-pymatching', [[0], [0]])
+    """
+
+    worker: WindowWorker
+    name: str = "windowed-pymatching"
+
+    @classmethod
+    def for_task(cls, task: Task, *, n_com: int, n_buf: int,
+                 prepass: Prepass | None = None) -> WindowedDecoder:
+        plan = WindowPlan(num_slices=task.rounds + 1, n_com=n_com, n_buf=n_buf)
+        return cls(WindowWorker(task=task, plan=plan, prepass=prepass))
+
+    def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray:
+        """(S, ceil(D/8)) uint8 bit-packed detectors -> (S, 1) uint8 bit-packed predictions."""
+        dets = unpack_bits(dets_bit_packed, self.worker.layout.num_detectors).astype(bool)
+        flip = self.worker.decode_all(dets)
+        return np.packbits(flip, axis=1, bitorder="little")
