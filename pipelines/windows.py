@@ -271,6 +271,7 @@ def _build_window_graph(merged: dict, num_dets: int, num_obs: int) -> WindowGrap
                        merge_strategy="disallow")
         keys.append(a * (num_dets + 1) + (b + 1))
         obs.append(o)
+        probs.append(p)
     if m.num_detectors < num_dets:
         raise ValueError(f"window has {num_dets} detectors but edges reach only "
                          f"{m.num_detectors}: a detector has no edge in the window")
