@@ -1,0 +1,96 @@
+"""The sinter plugin: qecpipe decoders collected by sinter.collect and by `sinter collect`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sinter
+
+from pipelines import DECODER_NAMES, sinter_decoders
+from pipelines.decoders import DEM_DECODER_NAMES
+from pipelines.sinter_plugin import SinterDecoder
+from qec import NoiseModel, Task, sample_detectors
+
+SINTER_CLI = Path(sys.executable).with_name("sinter")
+PREDECODER_NAMES = ("predecoder+pymatching", "predecoder+pymatching-correlated")
+
+
+@pytest.fixture(scope="module")
+def task() -> Task:
+    return Task(distance=3, rounds=3, noise=NoiseModel.uniform(0.01))
+
+
+def _all_decoders() -> dict[str, sinter.Decoder]:
+    """The plugin's decoders plus our pymatching under a new name, so the adapter is always
+    exercised end to end even before the pre-decoder is registered."""
+    return {**sinter_decoders(), "qecpipe-pymatching": SinterDecoder(name="pymatching")}
+
+
+def test_offers_every_registered_decoder_sinter_lacks():
+    offered = sinter_decoders()
+    assert set(offered) == {n for n in DEM_DECODER_NAMES if n not in sinter.BUILT_IN_DECODERS}
+    for name in PREDECODER_NAMES:
+        if name in DECODER_NAMES:
+            assert name in offered, f"{name} is registered but sinter cannot build it from a DEM"
+    assert not set(offered) & set(sinter.BUILT_IN_DECODERS)
+    with pytest.raises(ValueError, match=r"name='nope' is not a qecpipe decoder"):
+        SinterDecoder(name="nope")
+
+
+def test_adapter_predicts_exactly_what_sinters_pymatching_predicts(task):
+    dem = task.dem()
+    chunk = next(sample_detectors(task.circuit(), shots=2000, seed=3))
+    ours = SinterDecoder(name="pymatching").compile_decoder_for_dem(dem=dem)
+    theirs = sinter.BUILT_IN_DECODERS["pymatching"].compile_decoder_for_dem(dem=dem)
+    got = ours.decode_shots_bit_packed(bit_packed_detection_event_data=chunk.dets)
+    want = theirs.decode_shots_bit_packed(bit_packed_detection_event_data=chunk.dets)
+    assert got.dtype == np.uint8 and got.shape == (2000, 1)
+    np.testing.assert_array_equal(got, want)
+    assert np.count_nonzero(got != chunk.obs) > 0  # real errors, not an all-zero answer
+
+
+def test_sinter_collect_with_two_workers(task):
+    decoders = _all_decoders()
+    stats = sinter.collect(
+        num_workers=2, tasks=[sinter.Task(circuit=task.circuit(), json_metadata={"d": 3})],
+        decoders=list(decoders), custom_decoders=decoders, max_shots=4000, max_errors=10**6)
+    by_name = {s.decoder: s for s in stats}
+    assert set(by_name) == set(decoders)
+    for s in by_name.values():
+        assert s.shots == 4000
+        # d=3, p=0.01: about 4% of shots fail with matching; a broken decoder would sit near 50%.
+        assert 0.01 < s.errors / s.shots < 0.15, (s.decoder, s.errors)
+
+
+def test_sinter_cli_loads_the_plugin(tmp_path, task):
+    circuit_path = tmp_path / "d=3,p=0.01.stim"
+    task.circuit().to_file(str(circuit_path))
+    # The documented module function, plus our pymatching under a new name from a helper
+    # module, so decoding goes through the plugin even before the pre-decoder is registered.
+    (tmp_path / "plugin_for_test.py").write_text(textwrap.dedent("""
+        from pipelines.sinter_plugin import SinterDecoder
+
+        def decoders():
+            return {"qecpipe-pymatching": SinterDecoder(name="pymatching")}
+    """))
+    csv_path = tmp_path / "stats.csv"
+    names = list(_all_decoders())
+    result = subprocess.run(
+        [str(SINTER_CLI), "collect", "--circuits", str(circuit_path), "--decoders", *names,
+         "--custom_decoders_module_function", "pipelines.sinter_plugin:sinter_decoders",
+         "plugin_for_test:decoders",
+         "--max_shots", "1000", "--max_errors", "1000000", "--processes", "2", "--quiet",
+         "--metadata_func", "auto", "--save_resume_filepath", str(csv_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)})  # the console script's path lacks cwd
+    assert result.returncode == 0, result.stderr[-2000:]
+    stats = sinter.read_stats_from_csv_files(csv_path)
+    assert {s.decoder for s in stats} == set(names)
+    assert all(s.shots == 1000 and 0 < s.errors < 300 for s in stats)
+    assert all(s.json_metadata == {"d": 3, "p": 0.01} for s in stats)
