@@ -59,16 +59,36 @@ class Geometry:
     @classmethod
     def from_circuit(cls, circuit: stim.Circuit) -> Geometry:
         """Derive the geometry of a rotated surface-code memory circuit."""
-        coords = circuit.get_detector_coordinates()
-        num = circuit.num_detectors
-        if num == 0 or any(len(coords.get(k, ())) < 3 for k in range(num)):
-            raise ValueError("circuit needs DETECTOR(x, y, t) coordinates on every detector")
-        xyt = np.array([coords[k][:3] for k in range(num)], dtype=float)
-        if np.any(xyt != np.round(xyt)) or np.any(xyt[:, :2] % 2 != 0):
-            raise ValueError("detector (x, y) coordinates must be even integers (rotated layout)")
-        x, y, t = (xyt[:, k].astype(int) for k in range(3))
-        col, row, rnd = x // 2, y // 2, t - t.min()
-        distance = _distance(circuit, row, col)
+        rnd, row, col = _cells(circuit.get_detector_coordinates(), circuit.num_detectors)
+        return cls._assemble(rnd, row, col, distance=_distance(circuit, row, col),
+                             observable_data=_observable_data(circuit))
+
+    @classmethod
+    def from_dem(cls, dem: stim.DetectorErrorModel) -> Geometry:
+        """The same geometry from a circuit's detector error model (e.g. all sinter gives).
+
+        A DEM keeps the circuit's DETECTOR(x, y, t) coordinates but not its qubits, so the
+        distance is read from the plaquette lattice (rows and columns 0..d) and
+        ``observable_data`` is empty.
+
+        Examples:
+            >>> from qec import memory_circuit
+            >>> c = memory_circuit(distance=5, rounds=3, basis="X")
+            >>> a, b = Geometry.from_circuit(c), Geometry.from_dem(c.detector_error_model())
+            >>> a.shape == b.shape and bool((a.index == b.index).all()), b.observable_data
+            (True, ())
+        """
+        rnd, row, col = _cells(dem.get_detector_coordinates(), dem.num_detectors)
+        distance = int(max(row.max(), col.max()))
+        if distance < 3 or distance % 2 == 0:
+            raise ValueError(f"detector plaquettes span rows/cols 0..{distance}; a rotated "
+                             "surface code of odd distance d >= 3 spans 0..d")
+        return cls._assemble(rnd, row, col, distance=distance, observable_data=())
+
+    @classmethod
+    def _assemble(cls, rnd: np.ndarray, row: np.ndarray, col: np.ndarray, *, distance: int,
+                  observable_data: tuple[tuple[int, int], ...]) -> Geometry:
+        num = len(rnd)
         shape = (int(rnd.max()) + 1, distance + 1, distance + 1)
         index = np.full(shape, -1, dtype=np.int64)
         if np.any(index[rnd, row, col] != -1) or len(set(zip(rnd, row, col))) != num:
@@ -82,8 +102,7 @@ class Geometry:
         return cls(distance=distance, num_detectors=num, det_round=rnd, det_row=row,
                    det_col=col, det_basis=basis_arr, shape=shape, index=index,
                    x_present=x_present, z_present=z_present,
-                   basis="X" if first == {BASIS_X} else "Z",
-                   observable_data=_observable_data(circuit))
+                   basis="X" if first == {BASIS_X} else "Z", observable_data=observable_data)
 
     def to_grid(self, dets: np.ndarray) -> np.ndarray:
         """(S, D) 0/1 detection events -> (S, T, H, W) uint8; empty cells are 0."""
@@ -100,6 +119,17 @@ class Geometry:
         if grid.shape[1:] != self.shape:
             raise ValueError(f"grid has shape {grid.shape}; expected (shots, {self.shape})")
         return grid[:, self.det_round, self.det_row, self.det_col]
+
+
+def _cells(coords: dict, num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detector coordinates (x, y, t) -> (round, row, col) int arrays of the rotated layout."""
+    if num == 0 or any(len(coords.get(k, ())) < 3 for k in range(num)):
+        raise ValueError("circuit needs DETECTOR(x, y, t) coordinates on every detector")
+    xyt = np.array([coords[k][:3] for k in range(num)], dtype=float)
+    if np.any(xyt != np.round(xyt)) or np.any(xyt[:, :2] % 2 != 0):
+        raise ValueError("detector (x, y) coordinates must be even integers (rotated layout)")
+    x, y, t = (xyt[:, k].astype(int) for k in range(3))
+    return t - t.min(), y // 2, x // 2
 
 
 def _distance(circuit: stim.Circuit, row: np.ndarray, col: np.ndarray) -> int:

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sinter
+import stim
 
 from pipelines import DECODER_NAMES, sinter_decoders
 from pipelines.decoders import DEM_DECODER_NAMES
 from pipelines.sinter_plugin import SinterDecoder
-from qec import NoiseModel, Task, sample_detectors
+from qec import Geometry, NoiseModel, Task, sample_detectors
 
 SINTER_CLI = Path(sys.executable).with_name("sinter")
 PREDECODER_NAMES = ("predecoder+pymatching", "predecoder+pymatching-correlated")
@@ -94,3 +95,21 @@ def test_sinter_cli_loads_the_plugin(tmp_path, task):
     assert {s.decoder for s in stats} == set(names)
     assert all(s.shots == 1000 and 0 < s.errors < 300 for s in stats)
     assert all(s.json_metadata == {"d": 3, "p": 0.01} for s in stats)
+
+
+@pytest.mark.parametrize("distance, basis", [(3, "Z"), (5, "X")])
+def test_geometry_from_dem_matches_the_circuits(distance, basis):
+    """sinter hands decoders only the DEM: its detector coordinates give the same layout."""
+    t = Task(distance=distance, rounds=4, basis=basis, noise=NoiseModel.si1000(0.002))
+    want, got = Geometry.from_circuit(t.circuit()), Geometry.from_dem(t.dem())
+    assert (got.shape, got.basis, got.distance) == (want.shape, want.basis, want.distance)
+    for field in ("det_round", "det_row", "det_col", "det_basis", "index", "x_present",
+                  "z_present"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+
+
+def test_geometry_from_dem_rejects_a_dem_without_the_layout():
+    with pytest.raises(ValueError, match=r"DETECTOR\(x, y, t\) coordinates"):
+        Geometry.from_dem(stim.DetectorErrorModel("error(0.1) D0 L0\nerror(0.1) D0 D1"))
+    with pytest.raises(ValueError, match=r"span rows/cols 0..2; a rotated surface code"):
+        Geometry.from_dem(stim.DetectorErrorModel("detector(0, 0, 0) D0\ndetector(4, 2, 0) D1"))
