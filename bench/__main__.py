@@ -1,0 +1,88 @@
+"""The benchmark suite's one entry point: regenerate bench/results/ for the README.
+
+    python -m bench all [--quick]           # every suite, in order
+    python -m bench baseline [--quick]      # PyMatching baseline (bench/baseline.py)
+    python -m bench predecoder [--quick]    # pre-decoder LER, SDR, timing (bench/predecoder.py)
+    python -m bench noise [--quick]         # noise learning (bench/noise_learning.py)
+    python -m bench streaming [--quick]     # Ray streaming throughput (bench/streaming.py)
+
+Arguments after the suite name go to the suite's ``main(argv) -> int`` unchanged; with ``all``
+each suite gets them, so use only flags every suite knows (``--quick``). Run from the
+repository root. ``all`` runs every suite even when one fails or is missing and exits 1 if any
+did; a single missing suite exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+SUITES = {
+    "baseline": "bench.baseline",
+    "predecoder": "bench.predecoder",
+    "noise": "bench.noise_learning",
+    "streaming": "bench.streaming",
+}
+EXIT_MISSING = 2
+
+
+class SuiteMissing(Exception):
+    """A suite's module, or its ``main``, does not exist (yet)."""
+
+
+def load_suite(name: str) -> Callable[[list[str]], int]:
+    """The ``main(argv) -> int`` of suite ``name`` (a key of :data:`SUITES`)."""
+    module_name = SUITES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:  # the suite exists but one of its imports is missing
+            raise
+        path = module_name.replace(".", "/") + ".py"
+        raise SuiteMissing(f"suite {name!r} is not available: {path} does not exist") from exc
+    entry = getattr(module, "main", None)
+    if not callable(entry):
+        raise SuiteMissing(f"suite {name!r}: {module_name} has no main(argv) -> int")
+    return entry
+
+
+def run_suite(name: str, argv: list[str]) -> int:
+    """Run one suite with ``argv``; print one status line on stderr; return its exit code."""
+    entry = load_suite(name)
+    start = time.perf_counter()
+    code = int(entry(list(argv)) or 0)
+    status = "ok" if code == 0 else f"FAILED (exit {code})"
+    print(f"bench: {name} {status} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("suite", choices=["all", *SUITES],
+                        help="which results to regenerate")
+    args, rest = parser.parse_known_args(argv)
+    if args.suite != "all":
+        try:
+            return run_suite(args.suite, rest)
+        except SuiteMissing as exc:
+            print(f"bench: error: {exc}", file=sys.stderr)
+            return EXIT_MISSING
+    failed = []
+    for name in SUITES:
+        try:
+            code = run_suite(name, rest)
+        except SuiteMissing as exc:
+            print(f"bench: skipped: {exc}", file=sys.stderr)
+            code = EXIT_MISSING
+        if code != 0:
+            failed.append(name)
+    if failed:
+        print(f"bench: not regenerated: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
