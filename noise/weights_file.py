@@ -1,0 +1,154 @@
+"""weights.json: learned matching weights, portable between ``learn-noise`` and ``run``.
+
+JSON object (add fields, never rename)::
+
+    {"format": "qecpipe-noise-weights", "format_version": 1,
+     "method": "mechanisms", "shots": 1000000,
+     "num_detectors": 120, "num_observables": 1,
+     "structure_fingerprint": "...",          # DEM targets without probabilities
+     "edges": [[a, b, obs_mask], ...],        # b = -1: boundary edge
+     "edge_prob": [...],                      # raw estimates (clamped when a DEM is built)
+     "mechanisms": ["D0 D1 ^ D5 D7", ...],    # 'mechanisms' method only: decomposed DEM
+     "mechanism_prob": [...],
+     "source": {...}}                         # how the samples were obtained
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import stim
+
+from noise.estimate import METHODS, NoiseEstimate
+from noise.reweight import DEFAULT_P_MIN, clamp_probabilities
+from qec import MatchingGraph
+
+log = logging.getLogger(__name__)
+
+FORMAT = "qecpipe-noise-weights"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseWeights:
+    """The content of a weights.json file (see the module docstring)."""
+
+    method: str
+    shots: int
+    num_detectors: int
+    num_observables: int
+    structure_fingerprint: str
+    edges: np.ndarray  # (E, 3) int64: a, b (-1 boundary), observable mask
+    edge_prob: np.ndarray  # (E,)
+    mechanisms: tuple[str, ...] | None = None
+    mechanism_prob: np.ndarray | None = None
+    source: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} must be one of {', '.join(METHODS)}")
+        if self.edges.ndim != 2 or self.edges.shape[1] != 3:
+            raise ValueError(f"edges has shape {self.edges.shape}; expected (E, 3)")
+        if self.edge_prob.shape != (self.edges.shape[0],):
+            raise ValueError(f"edge_prob has {self.edge_prob.size} entries for "
+                             f"{self.edges.shape[0]} edges")
+        if self.edges.size and (self.edges[:, :2].max() >= self.num_detectors):
+            raise ValueError(f"an edge names detector {int(self.edges[:, :2].max())}; "
+                             f"num_detectors={self.num_detectors}")
+        if (self.mechanisms is None) != (self.mechanism_prob is None) or (
+                self.mechanisms is not None and len(self.mechanisms) != len(self.mechanism_prob)):
+            raise ValueError("mechanisms and mechanism_prob must both be given, equally long")
+
+    @classmethod
+    def from_estimate(cls, est: NoiseEstimate, *, source: dict | None = None) -> NoiseWeights:
+        g = est.structure.graph
+        edges = np.column_stack([g.edge_dets, g.edge_obs]).astype(np.int64)
+        mechanisms = None
+        if est.mechanism_prob is not None:
+            mechanisms = tuple(" ".join(str(t) for t in inst.targets_copy())
+                               for inst in est.structure.dem.flattened() if inst.type == "error")
+        return cls(est.method, est.shots, g.num_detectors, g.num_observables,
+                   est.structure.fingerprint, edges, np.asarray(est.edge_prob, dtype=float),
+                   mechanisms, est.mechanism_prob, dict(source or {}))
+
+    def check_detectors(self, num_detectors: int, *, what: str = "the circuit") -> None:
+        """Raise ValueError naming both counts when they differ."""
+        if num_detectors != self.num_detectors:
+            raise ValueError(f"weights file has num_detectors={self.num_detectors} but {what} "
+                             f"has {num_detectors} detectors")
+
+    def dem(self, *, correlated: bool = False, p_min: float = DEFAULT_P_MIN
+            ) -> stim.DetectorErrorModel:
+        """A matching DEM with the (clamped) probabilities of this file."""
+        if correlated:
+            if self.mechanisms is None:
+                raise ValueError(f"weights file method={self.method!r} has no mechanisms; "
+                                 "correlated matching needs method='mechanisms'")
+            prob = clamp_probabilities(self.mechanism_prob, p_min=p_min,
+                                       what="mechanism probabilities")
+            lines = [f"error({p!r}) {t}" for p, t in zip(prob.tolist(), self.mechanisms)]
+            lines += [f"detector D{k}" for k in range(self.num_detectors)]
+            lines += [f"logical_observable L{k}" for k in range(self.num_observables)]
+            return stim.DetectorErrorModel("\n".join(lines))
+        graph = MatchingGraph(self.num_detectors, self.num_observables, self.edges[:, :2].copy(),
+                              self.edges[:, 2].copy(), self.edge_prob,
+                              tuple((k,) for k in range(len(self.edges))), self.edge_prob)
+        return graph.to_dem(clamp_probabilities(self.edge_prob, p_min=p_min))
+
+    def to_json(self) -> dict:
+        out = {"format": FORMAT, "format_version": FORMAT_VERSION, "method": self.method,
+               "shots": self.shots, "num_detectors": self.num_detectors,
+               "num_observables": self.num_observables,
+               "structure_fingerprint": self.structure_fingerprint,
+               "edges": self.edges.tolist(), "edge_prob": _floats(self.edge_prob),
+               "source": self.source}
+        if self.mechanisms is not None:
+            out["mechanisms"] = list(self.mechanisms)
+            out["mechanism_prob"] = _floats(self.mechanism_prob)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict) -> NoiseWeights:
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} file (format={obj.get('format')!r})"
+                             if isinstance(obj, dict) else f"not a {FORMAT} file")
+        try:
+            mech = obj.get("mechanisms")
+            return cls(str(obj["method"]), int(obj["shots"]), int(obj["num_detectors"]),
+                       int(obj["num_observables"]), str(obj["structure_fingerprint"]),
+                       np.array(obj["edges"], dtype=np.int64).reshape(-1, 3),
+                       _array(obj["edge_prob"]), None if mech is None else tuple(mech),
+                       None if mech is None else _array(obj["mechanism_prob"]),
+                       dict(obj.get("source", {})))
+        except KeyError as exc:
+            raise ValueError(f"weights file lacks field {exc.args[0]!r}") from exc
+
+
+def save_weights(weights: NoiseWeights, path: str | Path) -> None:
+    """Write ``weights`` as JSON (NaN estimates as null)."""
+    Path(path).write_text(json.dumps(weights.to_json()) + "\n")
+
+
+def load_weights(path: str | Path) -> NoiseWeights:
+    """Read a weights.json; ValueError naming the file if it is unreadable or malformed."""
+    try:
+        obj = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ValueError(f"weights file {str(path)!r} cannot be read: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"weights file {str(path)!r} is not JSON: {exc.msg} at line "
+                         f"{exc.lineno}") from exc
+    return NoiseWeights.from_json(obj)
+
+
+def _floats(values: np.ndarray) -> list:
+    return [None if not math.isfinite(v) else v for v in np.asarray(values, float).tolist()]
+
+
+def _array(values: list) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
