@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipelines import cli_decode, cli_run
+from pipelines import cli_decode, cli_learn_noise, cli_run
 
 EXIT_USAGE = 2
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     cli_run.add_parser(sub)
     cli_decode.add_parser(sub)
+    cli_learn_noise.add_parser(sub)
     return parser
 
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from noise.task_weights import DEFAULT_LEARN_SHOTS
+from pipelines.cli_learn_noise import weighted_decoders
 from pipelines.decoders import DECODER_NAMES
 from pipelines.report import ProgressBar, render_table, write_sinter_csv
 from pipelines.run import RunResult, run_task
@@ -30,6 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=None, help="write sinter CSV rows here")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--weights", default="true",
+                   help="matching weights: true, learned (estimated from a separate seeded "
+                        "sample), uniform, or a weights.json from learn-noise")
+    p.add_argument("--learn-shots", type=int, default=DEFAULT_LEARN_SHOTS,
+                   help="estimation shots for --weights learned")
     p.set_defaults(handler=execute)
 
 
@@ -66,13 +73,16 @@ def execute(args: argparse.Namespace) -> int:
              for b in _bases(args.basis)]
     results: list[RunResult] = []
     for task in tasks:
+        built = weighted_decoders(task, decoders, weights=args.weights, seed=args.seed,
+                                  learn_shots=args.learn_shots)
         with ProgressBar(f"d={task.distance} {task.basis}", enabled=not args.json) as bar:
             results.append(run_task(task, shots=args.shots, decoders=decoders, seed=args.seed,
-                                    max_errors=args.max_errors, progress=bar.update))
+                                    max_errors=args.max_errors, progress=bar.update,
+                                    built=built))
     if args.out is not None:
         write_sinter_csv(args.out, results)
     if args.json:
-        print(json.dumps(_json(results, args.basis)))
+        print(json.dumps({**_json(results, args.basis), "weights": str(args.weights)}))
     else:
         for r in results:
             render_table(r)
