@@ -281,39 +281,74 @@ def _build_window_graph(merged: dict, num_dets: int, num_obs: int) -> WindowGrap
 
 
 class WindowGraphs:
-    """Window matchers of one experiment, built once per window shape from short circuits.
+    """Window matchers of one experiment, built from ONE short template circuit.
 
-    All bulk windows are the same graph up to a time shift, so an experiment of any length
-    needs only a handful of small DEMs. ``full=True`` restricts the experiment's own DEM
-    instead (the reference the templates are tested against; only for small experiments).
+    The matching graph is translation-invariant in time except within ``_MARGIN`` slices of
+    either end, so a template of ``W + 2 * _MARGIN`` slices (W = the widest window) holds
+    every window shape: windows near the start sit at the same offset in the template, windows
+    near the end at the same distance from its end, all others ``_MARGIN`` slices in. An
+    experiment of any length thus needs one small DEM. ``full=True`` restricts the
+    experiment's own DEM instead (the reference the template is tested against).
+
+    Args:
+        task: the long experiment.
+        plan: its window plan (gives the widest window).
+        full: use the experiment's own DEM.
+        template: a prebuilt template graph (``WindowGraphs.template_graph``), e.g. shipped
+            once to every worker process instead of rebuilt there.
     """
 
-    def __init__(self, task: Task, *, full: bool = False) -> None:
-        self.task = task
+    def __init__(self, task: Task, plan: WindowPlan, *, full: bool = False,
+                 template: MatchingGraph | None = None) -> None:
+        self.task, self.plan = task, plan
         self.layout = SliceLayout.of_task(task)
-        self.full = full
+        T = self.layout.num_slices
+        widest = max(w.hi - w.lo for w in plan.windows)
+        self.template_slices = T if full else min(T, widest + 2 * _MARGIN)
+        self.template_task = Task(distance=task.distance, noise=task.noise,
+                                  rounds=self.template_slices - 1, basis=task.basis)
+        self.template_layout = SliceLayout.of_task(self.template_task)
+        self._template = template
         self._cache: dict[tuple, WindowGraph] = {}
 
+    @property
+    def template_graph(self) -> MatchingGraph:
+        if self._template is None:
+            g = MatchingGraph.from_dem(self.template_task.dem())
+            # Only the edge arrays are needed; drop the per-mechanism tables (smaller to ship).
+            self._template = MatchingGraph(g.num_detectors, g.num_observables, g.edge_dets,
+                                           g.edge_obs, g.edge_prob, (), np.zeros(0))
+        return self._template
+
+    def template_offset(self, window: Window) -> int:
+        """Slice of the template where the window starts."""
+        T, Ts = self.layout.num_slices, self.template_slices
+        if Ts == T or window.lo < _MARGIN:
+            return window.lo
+        if T - window.hi < _MARGIN:
+            return Ts - (T - window.lo)
+        return _MARGIN
+
     def for_window(self, window: Window) -> WindowGraph:
-        T = self.layout.num_slices
-        head = window.lo if self.full else min(window.lo, _MARGIN)
-        tail = T - window.hi if self.full else min(T - window.hi, _MARGIN)
-        width = window.hi - window.lo
-        key = (head, width, tail, window.open_left, window.open_right)
+        lo_s = self.template_offset(window)
+        hi_s = lo_s + window.hi - window.lo
+        key = (lo_s, hi_s, window.open_left, window.open_right)
         if key not in self._cache:
-            short = Task(distance=self.task.distance, noise=self.task.noise,
-                         rounds=head + width + tail - 1, basis=self.task.basis)
-            lay = SliceLayout.of_task(short)
-            graph = _graph_of(short)
+            lay = self.template_layout
             self._cache[key] = restrict_graph(
-                graph, lay.start(head), lay.start(head + width),
+                self.template_graph, lay.start(lo_s), lay.start(hi_s),
                 open_left=window.open_left, open_right=window.open_right)
         return self._cache[key]
 
-
-@lru_cache(maxsize=8)
-def _graph_of(task: Task) -> MatchingGraph:
-    return MatchingGraph.from_dem(task.dem())
+    def warm(self) -> int:
+        """Build every window shape of the plan now (PyMatching builds its search graph on the
+        first decode, so decode one defect too); return how many shapes there are."""
+        for w in self.plan.windows:
+            graph = self.for_window(w)
+            probe = np.zeros(graph.num_detectors, dtype=bool)
+            probe[0] = True
+            graph.matching.decode_to_edges_array(probe)
+        return len(self._cache)
 
 
 @dataclass(frozen=True)
@@ -346,7 +381,8 @@ class WindowWorker:
         prepass: optional local pre-pass run on each window's commit block (see
             :data:`Prepass`); its residual must differ from its input by the syndrome of
             corrections inside the block, and ``flip`` is their observable effect.
-        full_graph: restrict the experiment's own DEM instead of short templates.
+        full_graph: restrict the experiment's own DEM instead of the short template.
+        template: a prebuilt template graph (see :class:`WindowGraphs`).
 
     Examples:
         >>> from qec import NoiseModel, sample_detectors, unpack_bits
@@ -359,12 +395,12 @@ class WindowWorker:
     """
 
     def __init__(self, *, task: Task, plan: WindowPlan, prepass: Prepass | None = None,
-                 full_graph: bool = False) -> None:
+                 full_graph: bool = False, template: MatchingGraph | None = None) -> None:
         if plan.num_slices != task.rounds + 1:
             raise ValueError(f"plan.num_slices={plan.num_slices} must be task.rounds + 1 = "
                              f"{task.rounds + 1}")
         self.task, self.plan, self.prepass = task, plan, prepass
-        self.graphs = WindowGraphs(task, full=full_graph)
+        self.graphs = WindowGraphs(task, plan, full=full_graph, template=template)
         self.layout = self.graphs.layout
         self.num_observables = 1
 
