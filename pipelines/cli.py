@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipelines import cli_decode, cli_learn_noise, cli_run
+from pipelines import cli_decode, cli_learn_noise, cli_run, cli_stream
 
 EXIT_USAGE = 2
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_run.add_parser(sub)
     cli_decode.add_parser(sub)
     cli_learn_noise.add_parser(sub)
+    cli_stream.add_parser(sub)
     return parser
 
 

@@ -399,11 +399,12 @@ class StreamResult:
     ``rounds_per_second``: rounds (of all S shots at once) from the first slice's arrival to
     the last commit. ``window_latency``: per window, from the arrival of its last slice to its
     in-order commit. ``backlog``: (seconds, rounds received but not committed) after each
-    event. ``kept_up``: the backlog never exceeded ``config.backlog_bound`` (None when
-    ``cycle_us`` = 0: every round arrives at once, so there is no pace to keep).
+    event. ``kept_up``: the backlog never exceeded ``config.backlog_bound`` (with
+    ``cycle_us`` = 0 every round arrives at once, so only a tiny experiment keeps up).
     ``n_par``: DESIGN §7, N_par = 2·T_dec / ((T_link + T_cycle)(n_com + n_buf)) with T_dec the
-    mean worker time per window and T_link = 0; ``n_par_with_calls`` uses the mean call round
-    trip (worker time + transport/Ray overhead) as T_dec.
+    mean worker time per window and T_link = 0 (Ray's per-call overhead is measured apart, by
+    ``bench/streaming.py``). ``mean_window_turnaround_us`` is submit-to-result time per window,
+    queueing behind other in-flight windows included.
     """
 
     config: StreamConfig
@@ -422,9 +423,7 @@ class StreamResult:
         return max((b for _, b in self.backlog), default=0)
 
     @property
-    def kept_up(self) -> bool | None:
-        if self.config.cycle_us == 0:
-            return None
+    def kept_up(self) -> bool:
         return self.max_backlog_rounds <= self.config.backlog_bound
 
     def latency_us(self, q: float) -> float:
@@ -438,12 +437,12 @@ class StreamResult:
     def mean_call_seconds(self) -> float:
         return float(np.mean([c.call_seconds for c in self.calls]))
 
-    def n_par(self, *, cycle_us: float | None = None, with_calls: bool = False) -> int:
+    def n_par(self, *, cycle_us: float | None = None) -> int:
         """Workers needed to keep up at ``cycle_us`` (default: the stream's own cycle)."""
         cycle = self.config.cycle_us if cycle_us is None else cycle_us
         if cycle <= 0:
             raise ValueError(f"cycle_us={cycle} must be > 0 for N_par")
-        t_dec = self.mean_call_seconds if with_calls else self.mean_decode_seconds
+        t_dec = self.mean_decode_seconds
         period = self.config.n_com + self.config.n_buf
         return math.ceil(2 * t_dec / ((0.0 + cycle * 1e-6) * period))
 
@@ -476,12 +475,11 @@ class StreamResult:
                "backlog": [[round(t, 6), b] for t, b in self.backlog[::step]],
                "windows_committed": self.windows_committed, "windows_rerun": self.reruns,
                "mean_window_decode_us": self.mean_decode_seconds * 1e6,
-               "mean_window_call_us": self.mean_call_seconds * 1e6,
+               "mean_window_turnaround_us": self.mean_call_seconds * 1e6,
                "per_worker": self.per_worker(),
                "decoders": {"windowed-pymatching": stats.to_json()}}
         if cfg.cycle_us > 0:
             out["n_par"] = self.n_par()
-            out["n_par_with_calls"] = self.n_par(with_calls=True)
         return out
 
 

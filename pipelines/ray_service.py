@@ -1,0 +1,160 @@
+"""Ray actors as thin wrappers around :class:`pipelines.windows.WindowWorker`, and their pool.
+
+PyMatching holds the GIL, so parallel decoding needs processes: one actor per worker, each
+with its own matchers, each call one whole window of S shots (a call costs ~1 ms, so batching
+keeps Ray's share small). The template matching graph is built once on the driver and put in
+the object store; every actor (and every restart of one) builds its window matchers from it.
+
+Faults: actors restart (``max_restarts``); a call lost with a dying actor is re-submitted by
+the pool, so every window is decoded and committed exactly once (the service refuses a second
+completion of a window).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+import numpy as np
+
+from pipelines.stream import StreamConfig
+from pipelines.windows import Prepass, WindowGraphs, WindowResult, WindowWorker
+
+MAX_RESTARTS = 4
+MAX_RERUNS_PER_WINDOW = 4
+
+
+def local_cpus() -> int:
+    """Cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+@contextmanager
+def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator[bool]:
+    """Ray for one run: join ``address`` ('auto' or HOST:PORT), or start a local one.
+
+    A local Ray uses ``num_cpus`` (default: the cores this process may use), no dashboard and
+    the loopback interface, and is shut down at the end. If Ray is already initialised in
+    this process (a notebook, the test suite), it is used as it is and left running. Yields
+    whether this call started (and will stop) Ray.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield False
+        return
+    if address is None:
+        ray.init(address="local", num_cpus=num_cpus or local_cpus(), include_dashboard=False,
+                 _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    try:
+        yield True
+    finally:
+        ray.shutdown()
+
+
+class _DecoderActorImpl:
+    """The actor body: a WindowWorker and nothing else."""
+
+    def __init__(self, config: StreamConfig, template, prepass: Prepass | None) -> None:
+        self.worker = WindowWorker(task=config.task(), plan=config.plan(), prepass=prepass,
+                                   template=template)
+        self.worker.graphs.warm()
+
+    def decode(self, index: int, dets: np.ndarray) -> WindowResult:
+        return self.worker.decode(index, dets)
+
+    def where(self) -> tuple[str, int]:
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), os.getpid()
+
+
+@lru_cache(maxsize=1)
+def _actor_class():
+    import ray
+
+    return ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=0)(_DecoderActorImpl)
+
+
+class RayPool:
+    """A pool of decoder actors (the :class:`pipelines.stream.Pool` protocol).
+
+    Args:
+        config: the stream configuration (``config.workers`` actors).
+        prepass: optional local pre-pass shipped to every actor (must pickle).
+        spread: place actors on different nodes where possible (Ray's SPREAD strategy).
+
+    Windows go to the actor with the fewest calls in flight. ``reruns`` counts windows
+    re-submitted after their actor died.
+    """
+
+    def __init__(self, *, config: StreamConfig, prepass: Prepass | None = None,
+                 spread: bool = False) -> None:
+        import ray
+
+        if config.workers < 1:
+            raise ValueError(f"workers={config.workers} must be >= 1 for a Ray pool")
+        self.num_workers = config.workers
+        template = WindowGraphs(config.task(), config.plan()).template_graph
+        # Held for the pool's life: restarting actors read their constructor arguments again.
+        self._template_ref = template_ref = ray.put(template)
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        opts: dict = {"num_cpus": min(1.0, cpus / config.workers)}
+        if spread:
+            opts["scheduling_strategy"] = "SPREAD"
+        actor = _actor_class()
+        self.actors = [actor.options(**opts).remote(config, template_ref, prepass)
+                       for _ in range(config.workers)]
+        self.placement = ray.get([a.where.remote() for a in self.actors])  # waits for warm-up
+        self.load = [0] * config.workers
+        self.pending: dict = {}  # ObjectRef -> (key, index, dets, worker, t_submit, tries)
+        self.reruns = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.pending)
+
+    def submit(self, key: tuple, index: int, dets: np.ndarray, *, tries: int = 0) -> None:
+        worker = int(np.argmin(self.load))
+        ref = self.actors[worker].decode.remote(index, dets)
+        self.load[worker] += 1
+        self.pending[ref] = (key, index, dets, worker, time.perf_counter(), tries)
+
+    def wait(self, timeout: float | None) -> list[tuple[tuple, WindowResult, int, float]]:
+        import ray
+        from ray.exceptions import RayActorError
+
+        if not self.pending:
+            if timeout:
+                time.sleep(timeout)
+            return []
+        ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        if ready:  # collect everything else that is already done, without waiting
+            ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+        done = []
+        for ref in ready:
+            key, index, dets, worker, t0, tries = self.pending.pop(ref)
+            self.load[worker] -= 1
+            try:
+                result = ray.get(ref)
+            except RayActorError as exc:  # the actor died with this call: decode it again
+                if tries >= MAX_RERUNS_PER_WINDOW:
+                    raise RuntimeError(f"window {index} failed {tries + 1} times; the "
+                                       f"decoder actors keep dying") from exc
+                self.reruns += 1
+                self.submit(key, index, dets, tries=tries + 1)
+                continue
+            done.append((key, result, worker, time.perf_counter() - t0))
+        return done
+
+    def close(self) -> None:
+        import ray
+
+        for a in self.actors:
+            ray.kill(a, no_restart=True)
+        self.actors, self.pending = [], {}
