@@ -39,6 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="b8, 01 or dets (default: from the extension)")
     p.add_argument("--obs", type=Path, default=None,
                    help="actual observable flips; with it the LER is reported")
+    p.add_argument("--append-observables", action="store_true",
+                   help="the --dets file holds the observables after the detectors "
+                        "(stim detect --append_observables); report the LER from them")
     p.add_argument("--obs-format", choices=SAMPLE_FORMATS, default=None,
                    help="b8, 01 or dets (default: from the extension)")
     p.add_argument("--decoder", required=True, help=f"one of {', '.join(DEM_DECODER_NAMES)}")
@@ -54,14 +57,10 @@ def execute(args: argparse.Namespace) -> int:
     if args.decoder not in DEM_DECODER_NAMES:
         raise ValueError(f"--decoder={args.decoder!r} cannot decode an arbitrary circuit; "
                          f"choose one of {', '.join(DEM_DECODER_NAMES)}")
+    if args.append_observables and args.obs is not None:
+        raise ValueError("--obs and --append-observables both give the observables; use one")
     circuit = _read_circuit(args.circuit)
-    dets = _read_samples(args.dets, args.dets_format, "--dets", circuit, detectors=True)
-    obs = None
-    if args.obs is not None:
-        obs = _read_samples(args.obs, args.obs_format, "--obs", circuit, detectors=False)
-        if obs.shape[0] != dets.shape[0]:
-            raise ValueError(f"--obs={str(args.obs)!r} holds {obs.shape[0]} shots but "
-                             f"--dets={str(args.dets)!r} holds {dets.shape[0]}")
+    dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args.rounds, circuit)
     _check_writable(args.out)
     decoder = make_decoder_for_dem(args.decoder, circuit_dem(circuit))
@@ -101,27 +100,42 @@ def _read_circuit(path: Path) -> stim.Circuit:
     return circuit
 
 
+def _read_inputs(args: argparse.Namespace, circuit: stim.Circuit
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Bit-packed (dets, obs or None), every file checked against the circuit's counts."""
+    num_d, num_o = circuit.num_detectors, circuit.num_observables
+    if args.append_observables:
+        return _read_samples(args.dets, args.dets_format, "--dets", num_d, num_o)
+    dets, _ = _read_samples(args.dets, args.dets_format, "--dets", num_d, 0)
+    if args.obs is None:
+        return dets, None
+    _, obs = _read_samples(args.obs, args.obs_format, "--obs", 0, num_o)
+    if obs.shape[0] != dets.shape[0]:
+        raise ValueError(f"--obs={str(args.obs)!r} holds {obs.shape[0]} shots but "
+                         f"--dets={str(args.dets)!r} holds {dets.shape[0]}")
+    return dets, obs
+
+
 def _read_samples(
-    path: Path, fmt: str | None, flag: str, circuit: stim.Circuit, *, detectors: bool
-) -> np.ndarray:
-    """The file's shots, validated against the circuit's detector or observable count."""
+    path: Path, fmt: str | None, flag: str, num_d: int, num_o: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The file's (dets, obs), validated against the circuit's detector/observable counts."""
     if fmt is None:
         try:
             fmt = sample_format_from_path(path)
         except ValueError as exc:
             raise ValueError(f"{flag}: {exc} with {flag}-format") from exc
-    num_d, num_o = (circuit.num_detectors, 0) if detectors else (0, circuit.num_observables)
     try:
         chunk = read_sample_file(path, format=fmt, num_detectors=num_d, num_observables=num_o)
     except OSError as exc:
         raise ValueError(f"{flag}={str(path)!r} cannot be read: {exc.strerror}") from exc
     except ValueError as exc:  # the reader names the file and the problem; add the circuit
-        what = f"{num_d} detectors" if detectors else f"{num_o} observables"
+        what = " and ".join([f"{num_d} detectors"] * bool(num_d)
+                            + [f"{num_o} observables"] * bool(num_o))
         raise ValueError(f"{flag}: {exc} (the circuit has {what})") from exc
-    data = chunk.dets if detectors else chunk.obs
-    if data.shape[0] == 0:
+    if chunk.shots == 0:
         raise ValueError(f"{flag}={str(path)!r} holds no shots")
-    return data
+    return chunk.dets, chunk.obs
 
 
 def _rounds(rounds: int | None, circuit: stim.Circuit) -> int | None:
@@ -158,7 +172,8 @@ def _json(args, circuit: stim.Circuit, shots: int, seconds: float,
     from pipelines import __version__
 
     out = {"version": __version__, "circuit": str(args.circuit), "dets": str(args.dets),
-           "obs": None if args.obs is None else str(args.obs), "out": str(args.out),
+           "obs": str(args.dets) if args.append_observables else (
+               None if args.obs is None else str(args.obs)), "out": str(args.out),
            "decoder": args.decoder, "num_detectors": circuit.num_detectors,
            "num_observables": circuit.num_observables, "shots": shots, "rounds": rounds,
            "seconds": seconds}

@@ -155,3 +155,22 @@ def test_rejects_bad_arguments(tmp_path, circuit_path, files, capsys):
     rc = main(["decode", "--circuit", str(circuit_path), "--dets", str(dets), "--dets-format",
                "r8", "--decoder", "pymatching", "--out", str(out)])
     _rejected(capsys, rc, "--dets-format", "'r8'")
+
+
+@pytest.mark.parametrize("fmt", ["dets", "01"])
+def test_observables_appended_to_the_detection_events(tmp_path, circuit, circuit_path, files,
+                                                       fmt, capsys):
+    both = tmp_path / f"both.{fmt}"
+    circuit.compile_detector_sampler(seed=11).sample_write(
+        shots=SHOTS, filepath=str(both), format=fmt, append_observables=True)
+    out = tmp_path / "pred.b8"
+    assert _decode(circuit_path, both, out, "--append-observables", "--json") == 0
+    appended = json.loads(capsys.readouterr().out)
+    assert _decode(circuit_path, files[fmt][0], out, "--obs", str(files[fmt][1]), "--json") == 0
+    separate = json.loads(capsys.readouterr().out)  # the same seed: the same shots
+    assert appended["errors"] == separate["errors"] > 0
+    # Read as detectors only, the same file is too wide: the mismatch is caught.
+    _rejected(capsys, _decode(circuit_path, both, out), f"both.{fmt}",
+              "the circuit has 24 detectors")
+    _rejected(capsys, _decode(circuit_path, both, out, "--append-observables", "--obs",
+                              str(files[fmt][1])), "--obs and --append-observables")
