@@ -232,7 +232,7 @@ def restrict_graph(
     a_in = (a >= det_lo) & (a < det_hi)
     b_in = (b >= det_lo) & (b < det_hi)
     b_bnd = b == BOUNDARY
-    merged: dict[tuple[int, int], tuple[float, int]] = {}
+    merged: dict[tuple[int, int], dict[int, float]] = {}
     for e in np.flatnonzero(a_in | b_in):
         if (a_in[e] and (b_in[e] or b_bnd[e])):
             key = (int(a[e]) - det_lo, -1 if b_bnd[e] else int(b[e]) - det_lo)
@@ -246,20 +246,23 @@ def restrict_graph(
 
 
 def _merge(merged: dict, key: tuple[int, int], p: float, obs: int) -> None:
-    if key not in merged:
-        merged[key] = (p, obs)
-        return
-    q, obs_q = merged[key]
-    if obs_q == obs:
-        merged[key] = (p + q - 2 * p * q, obs)
-    else:  # parallel edges with different observables: matching uses the likelier one
-        merged[key] = (p, obs) if p > q else (q, obs_q)
+    """Parallel edges with the same observable effect combine as independent errors."""
+    by_obs = merged.setdefault(key, {})
+    q = by_obs.get(obs, 0.0)
+    by_obs[obs] = p + q - 2 * p * q
+
+
+def _pick(by_obs: dict[int, float]) -> tuple[float, int]:
+    """Parallel edges with different observables: matching would use the likelier one."""
+    obs = max(sorted(by_obs), key=lambda o: by_obs[o])
+    return by_obs[obs], obs
 
 
 def _build_window_graph(merged: dict, num_dets: int, num_obs: int) -> WindowGraph:
     m = pymatching.Matching()
     keys, obs, probs = [], [], []
-    for (a, b), (p, o) in merged.items():
+    for (a, b), by_obs in merged.items():
+        p, o = _pick(by_obs)
         p = min(max(p, 1e-15), 0.5 - 1e-12)
         w = math.log((1 - p) / p)
         faults = {k for k in range(num_obs) if (o >> k) & 1}
