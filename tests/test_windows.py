@@ -153,7 +153,8 @@ def test_decode_rejects_malformed_window_input():
     lo, hi = worker.window_range(worker.plan.windows[0])
     with pytest.raises(TypeError, match=r"window 0 has dtype float64"):
         worker.decode(0, np.zeros((2, hi - lo)))
-    with pytest.raises(ValueError, match=rf"window 0 has shape \(2, 3\); expected \(shots, {hi - lo}\)"):
+    with pytest.raises(ValueError,
+                       match=rf"window 0 has shape \(2, 3\); expected \(shots, {hi - lo}\)"):
         worker.decode(0, np.zeros((2, 3), dtype=bool))
     with pytest.raises(ValueError, match=r"plan.num_slices=10 must be task.rounds \+ 1 = 13"):
         WindowWorker(task=task, plan=WindowPlan(num_slices=10, n_com=3, n_buf=3))
