@@ -63,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("suite", choices=["all", *SUITES],
                         help="which results to regenerate")
-    args, rest = parser.parse_known_args(argv)
+    parser.add_argument("suite_args", nargs=argparse.REMAINDER,
+                        help="passed to the suite's main (e.g. --quick; --help for its flags)")
+    args = parser.parse_args(argv)
+    rest = args.suite_args
     if args.suite != "all":
         try:
             return run_suite(args.suite, rest)

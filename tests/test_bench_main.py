@@ -25,6 +25,8 @@ def test_dispatches_one_suite_with_its_arguments(monkeypatch, capsys):
     assert bench_main.main(["noise", "--quick", "--seed", "3"]) == 0
     assert calls == [("noise", ["--quick", "--seed", "3"])]
     assert "bench: noise ok in" in capsys.readouterr().err
+    assert bench_main.main(["noise", "--help"]) == 0  # the suite's help, not the dispatcher's
+    assert calls[-1] == ("noise", ["--help"])
 
 
 def test_all_runs_every_suite_and_reports_missing_and_failed_ones(monkeypatch, capsys):
