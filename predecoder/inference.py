@@ -1,0 +1,136 @@
+"""From detection events to committed edges, residual detectors and the logical flip.
+
+The pipeline of one batch (any device):
+
+    dets (S, D) -> encode -> (S, 4, T, H, W) -> network, whole or tile by tile -> logits
+    (S, K, T, H, W) -> committed edges (S, E) -> residual = dets XOR H e, flip = L e
+
+The residual is in stim's detector order and length, so any matcher built from the ORIGINAL
+DEM decodes it; prediction = matcher(residual) XOR flip (:mod:`pipelines.predecoder_pipeline`).
+
+Commit rules (measure them, bench/predecoder.py):
+
+- ``threshold``: every valid slot with logit > threshold;
+- ``supported``: additionally both endpoints of the edge carry a detection event (its one
+  endpoint for a boundary edge) and no other committed edge touches those defects, so every
+  commit removes whole defect pairs and never creates a new defect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from predecoder.edges import EdgeLayout
+from predecoder.encoding import encode
+
+COMMIT_RULES = ("threshold", "supported")
+
+
+@dataclass(frozen=True)
+class Corrections:
+    """One batch after the pre-decoder. All (S, ·) bool tensors on the model's device."""
+
+    edges: torch.Tensor       # (S, E) committed edges
+    residual: torch.Tensor    # (S, D) dets XOR syndrome(edges), stim's order
+    flip: torch.Tensor        # (S, O) observables flipped by the committed edges
+
+
+def volume_logits(net: torch.nn.Module, x: torch.Tensor, *,
+                  tile: tuple[int, int, int] | None = None) -> torch.Tensor:
+    """(S, C, T, H, W) -> (S, K, T, H, W) logits, whole-volume or tile by tile.
+
+    Tiles of ``tile`` = (t, h, w) cells are run with a halo of (R - 1) / 2 cells of real
+    context on every side (clipped at the volume's own faces, where the convolution's zero
+    padding is the whole-volume behaviour too), so the result equals the whole-volume output
+    and memory is bounded by one tile plus halo.
+    """
+    if tile is None:
+        return net(x)
+    if len(tile) != 3 or min(tile) < 1:
+        raise ValueError(f"tile={tile} must be three ints >= 1 (t, h, w)")
+    halo = net.config.halo
+    dims = x.shape[2:]
+    out = torch.empty((x.shape[0], net.config.num_classes, *dims), dtype=x.dtype,
+                      device=x.device)
+    for t0 in range(0, dims[0], tile[0]):
+        for h0 in range(0, dims[1], tile[1]):
+            for w0 in range(0, dims[2], tile[2]):
+                core = [(s, min(s + n, size)) for s, n, size in zip((t0, h0, w0), tile, dims)]
+                ext = [(max(a - halo, 0), min(b + halo, size)) for (a, b), size in zip(core, dims)]
+                y = net(x[:, :, ext[0][0]:ext[0][1], ext[1][0]:ext[1][1], ext[2][0]:ext[2][1]])
+                crop = [slice(a - ea, b - ea) for (a, b), (ea, _) in zip(core, ext)]
+                out[:, :, core[0][0]:core[0][1], core[1][0]:core[1][1],
+                    core[2][0]:core[2][1]] = y[:, :, crop[0], crop[1], crop[2]].to(out.dtype)
+    return out
+
+
+def edge_logits(logits: torch.Tensor, layout: EdgeLayout) -> torch.Tensor:
+    """(S, K, T, H, W) -> (S, E) logits of the graph's edges (invalid slots dropped)."""
+    slot = torch.as_tensor(layout.edge_slot, device=logits.device)
+    return logits.reshape(logits.shape[0], -1)[:, slot]
+
+
+def commit(edge_logit: torch.Tensor, dets: torch.Tensor, layout: EdgeLayout, *,
+           threshold: float, rule: str = "threshold") -> torch.Tensor:
+    """(S, E) logits -> (S, E) bool committed edges under ``rule`` (:data:`COMMIT_RULES`)."""
+    if rule not in COMMIT_RULES:
+        raise ValueError(f"rule={rule!r} must be one of {', '.join(COMMIT_RULES)}")
+    chosen = edge_logit > threshold
+    if rule == "supported":
+        a, b = _endpoints(layout, dets.device)
+        dets = dets.to(torch.bool)
+        on_b = torch.where(b >= 0, dets[:, b.clamp(min=0)], torch.ones_like(chosen))
+        chosen &= dets[:, a] & on_b
+        touches = _syndrome_counts(chosen, layout, count=True)       # (S, D) committed per det
+        alone_a = touches[:, a] == 1
+        alone_b = torch.where(b >= 0, touches[:, b.clamp(min=0)] == 1, torch.ones_like(chosen))
+        chosen &= alone_a & alone_b
+    return chosen
+
+
+def apply_edges(dets: torch.Tensor, edges: torch.Tensor, layout: EdgeLayout) -> Corrections:
+    """Residual = dets XOR syndrome(edges); flip = observables(edges). Exact bookkeeping."""
+    syndrome = _syndrome_counts(edges, layout, count=False)
+    residual = dets.to(torch.bool) ^ syndrome
+    obs = torch.as_tensor(layout.graph.edge_obs, device=edges.device)
+    num_obs = layout.graph.num_observables
+    bits = torch.stack([((obs >> k) & 1).bool() for k in range(num_obs)], dim=1)  # (E, O)
+    flip = (edges.to(torch.float32) @ bits.to(torch.float32)).remainder(2).bool()
+    return Corrections(edges=edges, residual=residual, flip=flip)
+
+
+def predecode(net: torch.nn.Module, dets: torch.Tensor, layout: EdgeLayout, *,
+              threshold: float, rule: str = "threshold",
+              tile: tuple[int, int, int] | None = None) -> Corrections:
+    """(S, D) bool detection events -> :class:`Corrections` (no gradients)."""
+    with torch.inference_mode():
+        x = encode(dets, layout.geometry)
+        logits = volume_logits(net, x, tile=tile)
+        e_logit = edge_logits(logits.float(), layout)
+        edges = commit(e_logit, dets, layout, threshold=threshold, rule=rule)
+        return apply_edges(dets, edges, layout)
+
+
+def _endpoints(layout: EdgeLayout, device) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = torch.as_tensor(layout.graph.edge_dets, device=device)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _syndrome_counts(edges: torch.Tensor, layout: EdgeLayout, *, count: bool) -> torch.Tensor:
+    """(S, E) bool -> (S, D): how many chosen edges touch each detector (or its parity)."""
+    a, b = _endpoints(layout, edges.device)
+    e = edges.to(torch.int32)
+    counts = torch.zeros((edges.shape[0], layout.graph.num_detectors), dtype=torch.int32,
+                         device=edges.device)
+    counts.index_add_(1, a, e)
+    inner = b >= 0
+    counts.index_add_(1, b[inner], e[:, inner])
+    return counts if count else counts.remainder(2).bool()
+
+
+def labels_from_errors(layout: EdgeLayout, errors: np.ndarray) -> np.ndarray:
+    """(S, M) 0/1 fired DEM mechanisms -> (S, E) bool fired edges (the training labels)."""
+    return layout.graph.fired_edges(errors)

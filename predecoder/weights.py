@@ -1,0 +1,155 @@
+"""Weights files: safetensors tensors + JSON metadata. Never pickle.
+
+A weights file carries its own architecture (:class:`~predecoder.model.ModelConfig`), the
+commit threshold and rule it was calibrated for, and how it was trained, so loading needs
+nothing else. A resumable checkpoint is the same file plus the optimizer's tensors
+(``optim.*``) and its training state in the metadata.
+
+Examples:
+    >>> import tempfile, pathlib
+    >>> from predecoder.model import PRESETS, PreDecoderNet
+    >>> net = PreDecoderNet(PRESETS["small"])
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.safetensors"
+    >>> save_weights(path, net, preset="small", threshold=2.0)
+    >>> loaded = load_weights(path)
+    >>> loaded.config == PRESETS["small"], loaded.threshold, loaded.metadata["receptive_field"]
+    (True, 2.0, 9)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from predecoder.inference import COMMIT_RULES
+from predecoder.model import PRESETS, ModelConfig, PreDecoderNet
+
+FORMAT = "qecpipe-predecoder/1"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = "small"
+MODEL_NAMES = tuple(PRESETS)
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A network in eval mode with the threshold/rule it ships with and its metadata."""
+
+    net: torch.nn.Module
+    config: ModelConfig
+    threshold: float
+    rule: str
+    metadata: dict
+    path: Path
+
+
+def weights_metadata(net: torch.nn.Module, *, preset: str | None, threshold: float,
+                     rule: str = "threshold", training: dict | None = None) -> dict:
+    """The JSON metadata of a weights file (architecture, commit rule, training record)."""
+    from predecoder import __version__
+
+    if rule not in COMMIT_RULES:
+        raise ValueError(f"rule={rule!r} must be one of {', '.join(COMMIT_RULES)}")
+    cfg: ModelConfig = net.config
+    return {"format": FORMAT, "preset": preset, "model": cfg.to_dict(),
+            "receptive_field": cfg.receptive_field, "widths": list(cfg.widths),
+            "threshold": float(threshold), "commit_rule": rule,
+            "package_version": __version__, "training": training or {}}
+
+
+def save_weights(path: str | Path, net: torch.nn.Module, *, preset: str | None = None,
+                 threshold: float = 0.0, rule: str = "threshold", training: dict | None = None,
+                 extra_tensors: dict[str, torch.Tensor] | None = None,
+                 extra_metadata: dict | None = None) -> None:
+    """Write ``net``'s weights (``model.*``) and metadata as one safetensors file."""
+    from safetensors.torch import save_file
+
+    meta = weights_metadata(net, preset=preset, threshold=threshold, rule=rule,
+                            training=training)
+    meta.update(extra_metadata or {})
+    tensors = {f"model.{k}": v.detach().to("cpu", torch.float32).contiguous()
+               for k, v in net.state_dict().items()}
+    tensors.update(extra_tensors or {})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"qecpipe": json.dumps(meta, sort_keys=True)})
+
+
+def read_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """All tensors and the parsed metadata of a qecpipe safetensors file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"weights_path={str(path)!r} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("qecpipe")
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as exc:  # not a safetensors file: say so, not a traceback
+        raise ValueError(f"weights_path={str(path)!r} is not a safetensors file: {exc}") from exc
+    if raw is None:
+        raise ValueError(f"weights_path={str(path)!r} has no qecpipe metadata")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"weights_path={str(path)!r} has format={meta.get('format')!r}; "
+                         f"expected {FORMAT!r}")
+    return tensors, meta
+
+
+def load_weights(path: str | Path, *, device: str | torch.device = "cpu",
+                 expect: ModelConfig | None = None) -> LoadedModel:
+    """Load a weights file; refuse one whose tensors do not fit its declared architecture."""
+    tensors, meta = read_file(path)
+    config = ModelConfig.from_dict(meta["model"])
+    if expect is not None and config != expect:
+        raise ValueError(f"weights_path={str(path)!r} holds architecture {config}; "
+                         f"expected {expect}")
+    net = PreDecoderNet(config)
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    want = net.state_dict()
+    bad = sorted(set(want) ^ set(state)) or [
+        k for k in want if tuple(want[k].shape) != tuple(state[k].shape)]
+    if bad:
+        raise ValueError(f"weights_path={str(path)!r} does not match its declared architecture "
+                         f"(widths={list(config.widths)}, kernel={config.kernel}): tensor "
+                         f"{bad[0]!r} is missing, unexpected or of the wrong shape")
+    net.load_state_dict(state)
+    net.to(device).eval()
+    return LoadedModel(net=net, config=config, threshold=float(meta["threshold"]),
+                       rule=meta.get("commit_rule", "threshold"), metadata=meta, path=Path(path))
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """'small' | 'fast' | 'accurate' (shipped) or a path -> the weights file's path."""
+    name = DEFAULT_MODEL if model is None else str(model)
+    if name in MODEL_NAMES:
+        path = WEIGHTS_DIR / f"{name}.safetensors"
+        if not path.is_file():
+            raise ValueError(f"model={name!r}: no shipped weights for this preset (shipped: "
+                             f"{', '.join(shipped_models()) or 'none'}); train one with "
+                             f"`qecpipe train --preset {name} --out FILE` and pass --model FILE")
+        return path
+    path = Path(name)
+    if path.suffix != ".safetensors" or not path.is_file():
+        raise ValueError(f"model={name!r} must be one of {', '.join(MODEL_NAMES)} or an "
+                         "existing .safetensors file")
+    return path
+
+
+def shipped_models() -> list[str]:
+    return [n for n in MODEL_NAMES if (WEIGHTS_DIR / f"{n}.safetensors").is_file()]
+
+
+@lru_cache(maxsize=8)
+def _cached(path: str, mtime: float, device: str) -> LoadedModel:
+    return load_weights(path, device=device)
+
+
+def load_model(model: str | Path | None = None, *, device: str = "cpu") -> LoadedModel:
+    """Resolve and load (cached per file and device) a shipped preset or a weights path."""
+    path = resolve_model(model).resolve()
+    return _cached(str(path), path.stat().st_mtime, device)
