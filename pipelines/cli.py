@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipelines import cli_decode, cli_learn_noise, cli_run, cli_stream
+from pipelines import cli_decode, cli_learn_noise, cli_run, cli_stream, cli_train
 
 EXIT_USAGE = 2
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_decode.add_parser(sub)
     cli_learn_noise.add_parser(sub)
     cli_stream.add_parser(sub)
+    cli_train.add_parser(sub)
     return parser
 
 
