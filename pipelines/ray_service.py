@@ -36,10 +36,11 @@ def local_cpus() -> int:
 def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator[bool]:
     """Ray for one run: join ``address`` ('auto' or HOST:PORT), or start a local one.
 
-    A local Ray uses ``num_cpus`` (default: the cores this process may use), no dashboard and
-    the loopback interface, and is shut down at the end. If Ray is already initialised in
-    this process (a notebook, the test suite), it is used as it is and left running. Yields
-    whether this call started (and will stop) Ray.
+    A local Ray uses ``num_cpus`` (default: the cores this process may use) and no dashboard,
+    and is shut down at the end (Ray 2.60 on Linux cannot be held to the loopback interface:
+    it replaces 127.0.0.1 by the routable node address; its token authentication is on).
+    If Ray is already initialised in this process (a notebook, the test suite), it is used
+    as it is and left running. Yields whether this call started (and will stop) Ray.
     """
     import ray
 
@@ -48,7 +49,7 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
         return
     if address is None:
         ray.init(address="local", num_cpus=num_cpus or local_cpus(), include_dashboard=False,
-                 _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False)
+                 log_to_driver=False, configure_logging=False)
     else:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     try:

@@ -1,0 +1,122 @@
+"""The stream on a real local Ray: actor pool, actor kill, CLI, and two Ray nodes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from pipelines.cli import main
+from pipelines.stream import RoundSource, StreamConfig, StreamService, run_stream
+from qec import NoiseModel
+
+pytestmark = pytest.mark.ray
+
+
+def _config(**kw) -> StreamConfig:
+    base = dict(distance=3, rounds=60, noise=NoiseModel.uniform(0.004), shots=8, cycle_us=0.0,
+                workers=2)
+    return StreamConfig(**{**base, **kw})
+
+
+def test_ray_pool_decodes_like_in_process(ray_local):
+    from pipelines.ray_service import RayPool
+
+    cfg = _config()
+    source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=6, cycle_us=0.0)
+    result = run_stream(cfg, pool=RayPool(config=cfg), source=source)
+    offline = StreamService(config=cfg).worker.decode_all(source.dets)
+    assert result.errors == int(np.any(offline != source.obs, axis=1).sum())
+    assert result.windows_committed == len(cfg.plan().windows)
+    assert sorted(result.per_worker()) == ["0", "1"]  # both actors decoded windows
+    assert sum(w["windows"] for w in result.per_worker().values()) == result.windows_committed
+
+
+def _slow_identity_prepass():
+    """A pre-pass that sleeps: keeps a window in flight long enough to kill its actor."""
+    import time
+
+    def prepass(block):
+        time.sleep(0.3)
+        return block, np.zeros((block.shape[0], 1), dtype=bool)
+
+    return prepass
+
+
+def test_killed_actor_is_restarted_and_its_windows_rerun_once(ray_local):
+    from pipelines.ray_service import RayPool
+
+    cfg = _config(rounds=30, max_in_flight=4)
+    source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=7, cycle_us=0.0)
+    prepass = _slow_identity_prepass()
+    pool = RayPool(config=cfg, prepass=prepass)
+    svc = StreamService(config=cfg, pool=pool, prepass=prepass)
+    svc.open("s", shots=cfg.shots)
+    for t, dets in source:
+        svc.push("s", t, dets)
+    assert pool.in_flight > 0
+    ray_local.kill(pool.actors[0], no_restart=False)  # dies mid-call; Ray restarts it
+    svc.close(drain=True)  # shutdown drains in-flight work
+    state = svc.streams["s"]
+    assert pool.reruns >= 1
+    assert state.committed == len(cfg.plan().windows) == len(state.results)
+    assert sorted(state.commit_time) == list(range(len(cfg.plan().windows)))
+    assert np.array_equal(svc.prediction("s"), svc.worker.decode_all(source.dets))
+    assert len(svc.calls) == len(cfg.plan().windows)  # committed exactly once each
+
+
+def test_cli_stream_on_the_running_ray(ray_local, capsys):
+    rc = main(["stream", "--distance", "3", "--rounds", "40", "--workers", "1", "--shots", "4",
+               "--cycle-us", "1", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["workers"] == 1 and out["kept_up"] is False and out["n_par"] >= 1
+    assert ray_local.is_initialized()  # the caller's Ray is left running
+
+
+TWO_NODES = textwrap.dedent("""
+    import json, sys
+    import ray
+    from ray.cluster_utils import Cluster
+    from pipelines.ray_service import RayPool
+    from pipelines.stream import RoundSource, StreamConfig, StreamService, run_stream
+    from qec import NoiseModel
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    try:
+        ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+        cfg = StreamConfig(distance=3, rounds=40, noise=NoiseModel.uniform(0.004), shots=4,
+                           cycle_us=0.0, workers=2)
+        source = RoundSource.from_task(cfg.task(), shots=4, seed=3, cycle_us=0.0)
+        pool = RayPool(config=cfg, spread=True)
+        nodes = sorted({node for node, _ in pool.placement})
+        result = run_stream(cfg, pool=pool, source=source)
+        offline = StreamService(config=cfg).worker.decode_all(source.dets)
+        print(json.dumps({
+            "nodes": len(nodes), "alive": len([n for n in ray.nodes() if n["Alive"]]),
+            "workers_used": sorted(result.per_worker()),
+            "windows": result.windows_committed, "expected": len(cfg.plan().windows),
+            "same": result.errors == int((offline != source.obs).any(axis=1).sum())}))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+""")
+
+
+@pytest.mark.slow
+def test_stream_across_two_ray_nodes():
+    """Two Ray nodes on this machine (ray.cluster_utils.Cluster), in a subprocess: one Ray
+    per driver process, and it must not touch the session's local Ray."""
+    proc = subprocess.run([sys.executable, "-c", TWO_NODES], capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["alive"] == 2 and out["nodes"] == 2  # one actor on each node
+    assert out["workers_used"] == ["0", "1"]
+    assert out["windows"] == out["expected"] and out["same"]
