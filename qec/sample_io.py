@@ -13,8 +13,10 @@ as stim writes with ``append_observables=True``; an observables-only file (stim'
 ``obs_out_filepath``) has ``num_detectors=0``. Arrays are bit-packed uint8 in stim's
 little-endian convention, (shots, ceil(D/8)) and (shots, ceil(O/8)).
 
-Files are validated before stim's reader parses them, so a truncated or mismatched file gets a
-message naming the file, the line or byte size, and the rule it breaks.
+stim's reader parses the files and is strict; when it rejects one, the file is scanned again to
+say where and why, so a truncated or mismatched file gets a message naming the file, the line
+(or byte size) and the rule it breaks. A b8 file is also checked for a size that is not a whole
+number of shots and for set padding bits, which stim's reader cannot see.
 
 Examples:
     >>> import pathlib, tempfile
@@ -79,17 +81,20 @@ def read_sample_file(
     """
     _check_counts(format, num_detectors, num_observables)
     path = Path(path)
-    data = path.read_bytes()
-    num_bits = num_detectors + num_observables
-    if format == "b8":
-        _validate_b8(path, data, num_bits)
-    elif format == "01":
-        _validate_01(path, data, num_bits)
-    else:
-        _validate_dets(path, data, num_detectors, num_observables)
-    dets, obs = stim.read_shot_data_file(
-        path=str(path), format=format, num_detectors=num_detectors,
-        num_observables=num_observables, separate_observables=True, bit_packed=True)
+    if format == "b8":  # stim cannot see a b8 file of the wrong width; its size and padding can
+        _validate_b8(path, path.read_bytes(), num_detectors + num_observables)
+    try:
+        dets, obs = stim.read_shot_data_file(
+            path=str(path), format=format, num_detectors=num_detectors,
+            num_observables=num_observables, separate_observables=True, bit_packed=True)
+    except ValueError as exc:
+        # stim's reader is strict but does not say where; find the line and say what is wrong.
+        if format == "01":
+            _find_01_error(path, path.read_bytes(), num_detectors + num_observables)
+        elif format == "dets":
+            _find_dets_error(path, path.read_bytes(),
+                             {"D": num_detectors, "L": num_observables})
+        raise ValueError(f"{path}: {' '.join(str(exc).split())}") from exc
     return SampleChunk(dets=np.ascontiguousarray(dets, dtype=np.uint8),
                        obs=np.ascontiguousarray(obs, dtype=np.uint8))
 
@@ -162,12 +167,7 @@ def _validate_b8(path: Path, data: bytes, num_bits: int) -> None:
             f"holds more than {num_bits} bits per shot (written for a different circuit?)")
 
 
-def _validate_01(path: Path, data: bytes, num_bits: int) -> None:
-    raw = np.frombuffer(data, dtype=np.uint8)
-    if raw.size % (num_bits + 1) == 0:  # fast path: every line is n characters and '\n'
-        rows = raw.reshape(-1, num_bits + 1)
-        if (rows[:, -1] == ord("\n")).all() and ((rows[:, :-1] | 1) == ord("1")).all():
-            return
+def _find_01_error(path: Path, data: bytes, num_bits: int) -> None:
     lines = data.split(b"\n")
     for number, line in enumerate(lines if lines[-1] else lines[:-1], start=1):
         line = line[:-1] if line.endswith(b"\r") else line
@@ -185,8 +185,7 @@ def _validate_01(path: Path, data: bytes, num_bits: int) -> None:
                          f"{len(lines)}; truncated?")
 
 
-def _validate_dets(path: Path, data: bytes, num_detectors: int, num_observables: int) -> None:
-    limits = {"D": num_detectors, "L": num_observables}
+def _find_dets_error(path: Path, data: bytes, limits: dict[str, int]) -> None:
     for number, raw in enumerate(data.split(b"\n"), start=1):
         line = raw.decode("ascii", errors="replace").removesuffix("\r")
         if not line:
@@ -220,3 +219,4 @@ def _check_dets_token(where: str, token: str, limits: dict[str, int]) -> None:
     if int(digits) >= limits[prefix]:
         raise ValueError(f"{where} has {token}, out of range for {limits[prefix]} {kind} "
                          f"(indices 0..{limits[prefix] - 1})")
+
