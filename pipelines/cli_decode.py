@@ -63,7 +63,7 @@ def execute(args: argparse.Namespace) -> int:
     dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args.rounds, circuit)
     _check_writable(args.out)
-    decoder = make_decoder_for_dem(args.decoder, circuit_dem(circuit))
+    decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit))
     start = time.perf_counter()
     predictions = np.concatenate([decoder.decode_batch(dets[i:i + DECODE_CHUNK_SHOTS])
                                   for i in range(0, dets.shape[0], DECODE_CHUNK_SHOTS)])
@@ -98,6 +98,14 @@ def _read_circuit(path: Path) -> stim.Circuit:
                          f"{circuit.num_observables} observables; decoding needs at least one "
                          "of each")
     return circuit
+
+
+def _matching_dem(path: Path, circuit: stim.Circuit) -> stim.DetectorErrorModel:
+    try:
+        return circuit_dem(circuit)
+    except ValueError as exc:  # e.g. an error with 3+ detection events that is not graphlike
+        raise ValueError(f"--circuit={str(path)!r}: no matching graph: "
+                         f"{str(exc).splitlines()[0]}") from exc
 
 
 def _read_inputs(args: argparse.Namespace, circuit: stim.Circuit

@@ -174,3 +174,13 @@ def test_observables_appended_to_the_detection_events(tmp_path, circuit, circuit
               "the circuit has 24 detectors")
     _rejected(capsys, _decode(circuit_path, both, out, "--append-observables", "--obs",
                               str(files[fmt][1])), "--obs and --append-observables")
+
+
+def test_rejects_a_circuit_without_a_matching_graph(tmp_path, capsys):
+    hyper = tmp_path / "hyper.stim"  # one error flips three detectors: not graphlike
+    hyper.write_text("X_ERROR(0.1) 0\nM 0\nDETECTOR rec[-1]\nDETECTOR rec[-1]\n"
+                     "DETECTOR rec[-1]\nOBSERVABLE_INCLUDE(0) rec[-1]\n")
+    dets = tmp_path / "h.dets"
+    dets.write_text("shot D0 D1 D2\n")
+    _rejected(capsys, _decode(hyper, dets, tmp_path / "p.b8"), "hyper.stim", "no matching graph",
+              "Failed to decompose errors")
