@@ -182,5 +182,7 @@ def test_rejects_a_circuit_without_a_matching_graph(tmp_path, capsys):
                      "DETECTOR rec[-1]\nOBSERVABLE_INCLUDE(0) rec[-1]\n")
     dets = tmp_path / "h.dets"
     dets.write_text("shot D0 D1 D2\n")
-    _rejected(capsys, _decode(hyper, dets, tmp_path / "p.b8"), "hyper.stim", "no matching graph",
+    out = tmp_path / "p.b8"
+    _rejected(capsys, _decode(hyper, dets, out), "hyper.stim", "no matching graph",
               "Failed to decompose errors")
+    assert not out.exists()
