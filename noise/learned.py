@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from noise.structure import NoiseStructure
-from qec import BASIS_X, Geometry, MatchingGraph, NoiseModel, Task, sample_detectors, unpack_bits
+from qec import Geometry, MatchingGraph, NoiseModel, Task, sample_detectors, unpack_bits
 
 _CHANNELS = (("reset_flip", 1), ("measure_flip", 1), ("gate1", 3), ("cnot", 15), ("idle", 3),
              ("idle_gate1", 3), ("idle_measure", 3), ("data_round_start", 3))
