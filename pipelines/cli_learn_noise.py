@@ -46,8 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shots", type=int, default=None,
                    help=f"shots to read/simulate (simulate default {DEFAULT_SIMULATE_SHOTS})")
     p.add_argument("--method", default="mechanisms", help=f"one of {', '.join(METHODS)}")
-    p.add_argument("--backend", default="numpy", help="numpy or torch")
-    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--backend", default="auto",
+                   help="numpy, torch, or auto (torch on CUDA when a GPU is present, else numpy)")
+    p.add_argument("--device", default="cuda", help="torch device for --backend torch")
     p.add_argument("--seed", type=int, default=1, help="simulation seed")
     p.add_argument("--out", type=Path, required=True, help="weights.json to write")
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
@@ -68,6 +69,8 @@ def _check_args(args: argparse.Namespace) -> None:
                          f"{', '.join(NOISE_NAMES)}")
     if args.shots is not None and args.shots < 1:
         raise ValueError(f"--shots={args.shots} must be >= 1")
+    if args.backend not in ("auto", "numpy", "torch"):
+        raise ValueError(f"--backend={args.backend!r} must be auto, numpy or torch")
     if args.method not in METHODS:
         raise ValueError(f"--method={args.method!r} must be one of {', '.join(METHODS)}")
     try:
@@ -109,16 +112,37 @@ def _from_files(args: argparse.Namespace):
     return structure, chunks, source
 
 
+def _backend(backend: str, device: str) -> tuple[str, str]:
+    """'auto': torch on CUDA when torch sees a GPU, else the (faster on CPU) numpy backend."""
+    if backend == "numpy":
+        return "numpy", "cpu"
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        if backend == "torch":
+            raise ValueError("--backend=torch needs PyTorch installed")
+        return "numpy", "cpu"
+    import torch
+
+    if backend == "auto":
+        return ("torch", "cuda") if torch.cuda.is_available() else ("numpy", "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device={device!r} but torch sees no CUDA device; use --device cpu")
+    return "torch", device
+
+
 def execute(args: argparse.Namespace) -> int:
     _check_args(args)
     structure, chunks, source = _simulated(args) if args.simulate else _from_files(args)
     t0 = time.perf_counter()
+    backend, device = _backend(args.backend, args.device)
     est = estimate_noise(chunks, structure=structure, method=args.method,
-                         backend=args.backend, device=args.device)
+                         backend=backend, device=device)
     seconds = time.perf_counter() - t0
     weights = NoiseWeights.from_estimate(est, source={**source, "seconds": seconds})
     save_weights(weights, args.out)
-    summary = {"out": str(args.out), "method": est.method, "shots": est.shots,
+    summary = {"out": str(args.out), "method": est.method, "backend": f"{backend}:{device}",
+               "shots": est.shots,
                "num_detectors": structure.num_detectors, "num_edges": structure.num_edges,
                "median_edge_prob": float(np.nanmedian(est.edge_prob)), "seconds": seconds}
     if args.json:
