@@ -26,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distances", default="3,5,7", help="training distances, comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op CPU threads (default 1: cheapest per step when shared)")
     p.add_argument("--threshold", type=float, default=0.0,
                    help="commit threshold (logit) stored in the file; calibrate it with "
                         "bench/predecoder.py --calibrate")
@@ -72,7 +74,7 @@ def _config(args: argparse.Namespace):
     return TrainConfig(
         preset=args.preset, steps=args.steps, batch=args.batch, lr=args.lr, p_min=args.p_min,
         p_max=args.p_max, distances=_ints(args.distances, "--distances"), seed=args.seed,
-        device=resolve_device(args.device), eval_every=args.eval_every,
+        device=resolve_device(args.device), num_threads=args.threads, eval_every=args.eval_every,
         checkpoint_path=str(args.checkpoint) if args.checkpoint else None,
         checkpoint_every=args.checkpoint_every,
         snapshot_steps=_ints(args.snapshots, "--snapshots"),

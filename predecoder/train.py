@@ -41,6 +41,7 @@ from predecoder.weights import read_file, save_weights
 from qec import NoiseModel, Task, sample_dem, unpack_bits
 
 ProgressFn = Callable[[dict], None]
+_FORMAT = torch.channels_last_3d   # ~30% faster Conv3d on CPU (oneDNN), fine on CUDA
 EVAL_SEED = 1_000_003       # held-out shots: never the benchmark's seeds
 
 
@@ -62,6 +63,7 @@ class TrainConfig:
     steps_per_draw: int = 16
     seed: int = 0
     device: str = "cpu"
+    num_threads: int | None = 1
     eval_every: int = 500
     eval_shots: int = 2000
     eval_distance: int = 5
@@ -81,6 +83,8 @@ class TrainConfig:
         if not 0 < self.p_min <= self.p_max < 0.5:
             raise ValueError(f"p_min={self.p_min}, p_max={self.p_max} must satisfy "
                              "0 < p_min <= p_max < 0.5")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads={self.num_threads} must be >= 1 or None")
         if self.lr <= 0 or self.warmup_steps < 0 or self.eval_every < 0:
             raise ValueError(f"lr={self.lr} must be > 0, warmup_steps={self.warmup_steps} and "
                              f"eval_every={self.eval_every} >= 0")
@@ -186,7 +190,11 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
           progress: ProgressFn | None = None) -> TrainResult:
     """Train (or resume from a checkpoint) the network of ``config.preset``."""
     torch.manual_seed(config.seed)
-    net = PreDecoderNet(config.model).to(config.device)
+    if config.num_threads is not None:
+        # One intra-op thread per process: on a shared 2-core machine two threads cost ~3x
+        # the CPU time per step for ~the same wall time (measured).
+        torch.set_num_threads(config.num_threads)
+    net = PreDecoderNet(config.model).to(config.device, memory_format=_FORMAT)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, shots_seen, seconds = 0, 0, 0.0
     history: list[dict] = []
@@ -222,6 +230,7 @@ def _train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, config: TrainC
     net.train()
     x, labels, valid = make_batch(config, step)
     x, labels, valid = (t.to(config.device) for t in (x, labels, valid))
+    x = x.contiguous(memory_format=_FORMAT)
     for group in opt.param_groups:
         group["lr"] = learning_rate(step, config=config)
     cuda = torch.device(config.device).type == "cuda"
