@@ -100,15 +100,18 @@ def plot(rows: list[dict], path: Path) -> None:
     for d in sorted({r["distance"] for r in rows}):
         sub = [r for r in rows if r["distance"] == d]
         for name, style in zip(DECODERS, ("-o", "--s")):
-            ps = [r["p"] for r in sub]
-            ys = [r[name]["ler_per_round"] for r in sub]
-            lo = [r[name]["ler_per_round"] - r[name]["ler_per_round_low"] for r in sub]
-            hi = [r[name]["ler_per_round_high"] - r[name]["ler_per_round"] for r in sub]
-            label = f"d={d}" if name == "pymatching" else None
-            ax1.errorbar(ps, ys, yerr=[lo, hi], fmt=style, ms=4, capsize=2, label=label,
-                         color=f"C{d // 2}", alpha=1.0 if name == "pymatching" else 0.6)
+            seen = [r for r in sub if not r[name]["ler_is_upper_bound"]]
+            ys = [r[name]["ler_per_round"] for r in seen]
+            lo = [r[name]["ler_per_round"] - r[name]["ler_per_round_low"] for r in seen]
+            hi = [r[name]["ler_per_round_high"] - r[name]["ler_per_round"] for r in seen]
+            kw = dict(color=f"C{d // 2 - 1}", alpha=1.0 if name == "pymatching" else 0.6)
+            ax1.errorbar([r["p"] for r in seen], ys, yerr=[lo, hi], fmt=style, ms=4, capsize=2,
+                         label=f"d={d}" if name == "pymatching" else None, **kw)
+            bounds = [r for r in sub if r[name]["ler_is_upper_bound"]]  # no error: 95% bound
+            ax1.plot([r["p"] for r in bounds], [r[name]["ler_per_round"] for r in bounds], "v",
+                     mfc="none", ms=6, **kw)
     ax1.set(xscale="log", yscale="log", xlabel="p (uniform noise)", ylabel="LER per round",
-            title="PyMatching (solid) and correlated (dashed)")
+            title="PyMatching (solid), correlated (dashed); ▽ = upper bound")
     ax1.legend(fontsize=8)
     for name, style in zip(DECODERS, ("-o", "--s")):
         for p in sorted({r["p"] for r in rows}):

@@ -1,0 +1,58 @@
+"""Copy generated tables from bench/results/ into the README's marked blocks.
+
+A block in README.md looks like::
+
+    <!-- bench:baseline.md -->
+    ...replaced with the contents of bench/results/baseline.md...
+    <!-- /bench:baseline.md -->
+
+so the README's numbers are the result files' numbers, never retyped.
+
+    python -m bench.readme            # rewrite README.md in place
+    python -m bench.readme --check    # exit 1 if README.md differs from the results
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench._meta import REPO_ROOT
+
+BLOCK = re.compile(r"(<!-- bench:(?P<name>[\w.\-]+) -->\n)(?P<body>.*?)(<!-- /bench:(?P=name) -->)",
+                   re.DOTALL)
+
+
+def render(readme: str, results: Path) -> str:
+    """``readme`` with every marked block replaced by its results file."""
+    def fill(m: re.Match) -> str:
+        path = results / m.group("name")
+        if not path.exists():
+            raise FileNotFoundError(f"README block names {path}, which does not exist")
+        return m.group(1) + path.read_text().rstrip("\n") + "\n" + m.group(4)
+    return BLOCK.sub(fill, readme)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.readme")
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md")
+    parser.add_argument("--results", type=Path, default=REPO_ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    old = args.readme.read_text()
+    new = render(old, args.results)
+    if args.check:
+        if new != old:
+            print("README.md differs from bench/results; run python -m bench.readme",
+                  file=sys.stderr)
+            return 1
+        return 0
+    args.readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""The README's code is code: its Python runs, and its test command is what CI runs."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.DOTALL)
+
+
+def test_python_examples_run(capsys):
+    for block in _blocks("python"):
+        exec(compile(block, "README.md", "exec"), {})
+    assert "pymatching" in capsys.readouterr().out
+
+
+def test_exactly_two_setup_commands_and_ci_runs_the_test_one():
+    setup = README.split("## Set up: two commands")[1].split("\n## ")[0]
+    commands = [b.strip() for b in re.findall(r"```bash\n(.*?)```", setup, flags=re.DOTALL)]
+    assert len(commands) == 2
+    assert commands[0].endswith("qecpipe run --distance 13")
+    assert "torch==2.13.0" in commands[0] and "torch==2.13.0" in commands[1]
+    assert commands[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_tables_equal_the_result_files():
+    from bench.readme import render
+
+    assert render(README, ROOT / "bench" / "results") == README
