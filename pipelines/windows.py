@@ -325,12 +325,8 @@ class WindowGraphs:
 
     def template_offset(self, window: Window) -> int:
         """Slice of the template where the window starts."""
-        T, Ts = self.layout.num_slices, self.template_slices
-        if Ts == T or window.lo < _MARGIN:
-            return window.lo
-        if T - window.hi < _MARGIN:
-            return Ts - (T - window.lo)
-        return _MARGIN
+        return _template_offset(window.lo, window.hi, self.layout.num_slices,
+                                self.template_slices)
 
     def for_window(self, window: Window) -> WindowGraph:
         lo_s = self.template_offset(window)
@@ -352,6 +348,15 @@ class WindowGraphs:
             probe[0] = True
             graph.matching.decode_to_edges_array(probe)
         return len(self._cache)
+
+
+def _template_offset(lo: int, hi: int, num_slices: int, template_slices: int) -> int:
+    """Where slices [lo, hi) of an experiment sit in a template of ``template_slices``."""
+    if template_slices == num_slices or lo < _MARGIN:
+        return lo
+    if num_slices - hi < _MARGIN:
+        return template_slices - (num_slices - lo)
+    return _MARGIN
 
 
 @dataclass(frozen=True)
@@ -383,7 +388,9 @@ class WindowWorker:
         plan: the window tiling.
         prepass: optional local pre-pass run on each window's commit block (see
             :data:`Prepass`); its residual must differ from its input by the syndrome of
-            corrections inside the block, and ``flip`` is their observable effect.
+            corrections inside the block, and ``flip`` is their observable effect. An object
+            with ``for_block(window) -> Prepass`` (e.g. :class:`PredecoderPrepass`) is asked
+            for the block's own pre-pass.
         full_graph: restrict the experiment's own DEM instead of the short template.
         template: a prebuilt template graph (see :class:`WindowGraphs`).
 
@@ -426,7 +433,7 @@ class WindowWorker:
         c1 = self.layout.start(window.commit_hi) - lo
         flip = np.zeros((dets.shape[0], self.num_observables), dtype=bool)
         if self.prepass is not None:
-            dets, flip = self._prepass(dets, c0, c1)
+            dets, flip = self._prepass(window, dets, c0, c1)
         graph = self.graphs.for_window(window)
         toggles = np.zeros_like(dets)
         edges: list[np.ndarray] = []
@@ -441,9 +448,12 @@ class WindowWorker:
         return WindowResult(index, flip, toggles, time.perf_counter() - t0,
                             tuple(edges) if return_edges else None)
 
-    def _prepass(self, dets: np.ndarray, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+    def _prepass(self, window: Window, dets: np.ndarray, c0: int,
+                 c1: int) -> tuple[np.ndarray, np.ndarray]:
         block = dets[:, c0:c1]
-        residual, flip = self.prepass(block.copy())
+        # A pre-pass that needs the block's place in time offers for_block(window).
+        fn = self.prepass.for_block(window) if hasattr(self.prepass, "for_block") else self.prepass
+        residual, flip = fn(block.copy())
         residual, flip = np.asarray(residual), np.asarray(flip)
         if residual.shape != block.shape:
             raise ValueError(f"prepass residual has shape {residual.shape}; expected "
@@ -558,3 +568,79 @@ class WindowedDecoder:
         dets = unpack_bits(dets_bit_packed, self.worker.layout.num_detectors).astype(bool)
         flip = self.worker.decode_all(dets)
         return np.packbits(flip, axis=1, bitorder="little")
+
+
+class PredecoderPrepass:
+    """The AI pre-decoder as the windows' local pre-pass, with exact bookkeeping.
+
+    A commit block is placed in a short template circuit (at the offset the window matchers
+    use, so slice kinds match), with no detection events around it; the pre-decoder commits
+    edges of the template's DEM; only edges whose detectors all lie in the block are kept:
+    residual = block XOR their syndrome, flip = their observables. Every kept edge is an edge
+    of the experiment's own graph (the template is translation-invariant there), so the
+    corrections are valid ones; the pre-decoder sees no context beyond its block.
+
+    Args:
+        task, plan: the long experiment and its windows.
+        net, threshold, rule: the network and its commit rule (``predecoder.load_model``).
+        device: torch device of ``net``.
+    """
+
+    def __init__(self, *, task: Task, plan: WindowPlan, net, threshold: float,
+                 rule: str = "threshold", device: str = "cpu") -> None:
+        self.task, self.plan, self.net = task, plan, net
+        self.threshold, self.rule, self.device = threshold, rule, device
+        self.layout = SliceLayout.of_task(task)
+        widest = max(w.commit_hi - w.commit_lo for w in plan.windows)
+        self.template_slices = min(self.layout.num_slices, widest + 2 * _MARGIN)
+        self._edge_layout = None
+        self.kept_edges = 0
+
+    @classmethod
+    def from_model(cls, task: Task, plan: WindowPlan, *, model=None,
+                   device: str = "cpu") -> PredecoderPrepass:
+        """Load shipped weights (preset name) or a ``.safetensors`` path."""
+        from predecoder import load_model
+
+        loaded = load_model(model, device=device)
+        return cls(task=task, plan=plan, net=loaded.net, threshold=loaded.threshold,
+                   rule=loaded.rule, device=device)
+
+    def edge_layout(self):
+        if self._edge_layout is None:
+            from predecoder import EdgeLayout
+
+            t = Task(distance=self.task.distance, noise=self.task.noise, basis=self.task.basis,
+                     rounds=self.template_slices - 1)
+            self._edge_layout = EdgeLayout.from_task(t)
+        return self._edge_layout
+
+    def for_block(self, window: Window) -> Prepass:
+        return lambda block: self.run_block(window, block)[:2]
+
+    def run_block(self, window: Window, block: np.ndarray):
+        """(residual (S, D_block), flip (S, O), kept edges (S, E) bool over the template)."""
+        import torch
+
+        from predecoder import predecode
+
+        lay = self.edge_layout()
+        tpl = SliceLayout(self.layout.n_first, self.layout.n_bulk, self.layout.n_last,
+                          self.template_slices)
+        off = _template_offset(window.commit_lo, window.commit_hi, self.layout.num_slices,
+                               self.template_slices)
+        d_lo, d_hi = tpl.start(off), tpl.start(off + window.commit_rounds)
+        if d_hi - d_lo != block.shape[1]:
+            raise ValueError(f"block has {block.shape[1]} detectors; window {window.index}'s "
+                             f"commit region has {d_hi - d_lo}")
+        full = np.zeros((block.shape[0], tpl.num_detectors), dtype=bool)
+        full[:, d_lo:d_hi] = block
+        dets = torch.as_tensor(full, device=self.device)
+        edges = predecode(self.net, dets, lay, threshold=self.threshold,
+                          rule=self.rule).edges.cpu().numpy()
+        a, b = lay.graph.edge_dets[:, 0], lay.graph.edge_dets[:, 1]
+        inside = (a >= d_lo) & (a < d_hi) & ((b == BOUNDARY) | ((b >= d_lo) & (b < d_hi)))
+        edges = edges & inside
+        self.kept_edges += int(edges.sum())
+        residual = block ^ lay.graph.syndrome_of(edges)[:, d_lo:d_hi]
+        return residual, lay.graph.observables_of(edges), edges

@@ -226,3 +226,50 @@ def test_prepass_with_wrong_shapes_is_rejected():
 
     with pytest.raises(ValueError, match=r"prepass residual has shape"):
         WindowWorker(task=task, plan=plan, prepass=bad).decode_all(dets)
+
+
+def test_predecoder_prepass_commits_exact_corrections_inside_each_block():
+    """The AI pre-decoder (random weights: any commits at all) plugged into the windows:
+    every committed correction, pre-decoder edges plus matched edges, explains the syndrome."""
+    torch = pytest.importorskip("torch")
+    from pipelines.windows import PredecoderPrepass
+    from predecoder import ModelConfig, PreDecoderNet
+
+    torch.manual_seed(0)
+    net = PreDecoderNet(ModelConfig(widths=(8,))).eval()
+    task = Task(distance=3, rounds=30, noise=NoiseModel.uniform(0.01))
+    plan = WindowPlan(num_slices=31, n_com=3, n_buf=3)
+    pre = PredecoderPrepass(task=task, plan=plan, net=net, threshold=0.0, rule="supported")
+    seen: list[np.ndarray] = []  # global detector pairs the pre-decoder committed, per call
+
+    class Recording:
+        def for_block(self, window):
+            def run(block):
+                residual, flip, edges = pre.run_block(window, block)
+                lay = pre.edge_layout()
+                tpl = SliceLayout(pre.layout.n_first, pre.layout.n_bulk, pre.layout.n_last,
+                                  pre.template_slices)
+                from pipelines.windows import _template_offset
+
+                shift = pre.layout.start(window.commit_lo) - tpl.start(_template_offset(
+                    window.commit_lo, window.commit_hi, 31, pre.template_slices))
+                pairs = lay.graph.edge_dets.copy()
+                pairs[pairs >= 0] += shift
+                seen.append([pairs[e] for e in edges])
+                return residual, flip
+            return run
+
+    dets, _, _ = _sample(task, 40, seed=2)
+    pred, matched = WindowWorker(task=task, plan=plan, prepass=Recording()).decode_all(
+        dets, return_edges=True)
+    assert pre.kept_edges > 20  # the pre-decoder did commit corrections
+    full = MatchingGraph.from_dem(task.dem())
+    obs_of = dict(zip(map(tuple, full.edge_dets.tolist()), full.edge_obs.tolist()))
+    for s in range(len(dets)):
+        pre_edges = np.concatenate([call[s] for call in seen])
+        total = np.concatenate([pre_edges, matched[s]])
+        assert np.array_equal(_syndrome(total, dets.shape[1]), dets[s]), s
+        flip = 0
+        for p in total.tolist():
+            flip ^= obs_of[tuple(p)]  # KeyError if an edge is not the experiment's
+        assert bool(flip & 1) == pred[s, 0]
