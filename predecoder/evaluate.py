@@ -63,13 +63,17 @@ class Evaluation:
 def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
              thresholds: tuple[float, ...] = (0.0,), rules: tuple[str, ...] = ("threshold",),
              chunk_shots: int = 2048, matcher: MatchingDecoder | None = None,
-             tile: tuple[int, int, int] | None = None) -> Evaluation:
-    """Decode ``shots`` seeded shots of ``task`` with PM and with pre+PM at every commit point."""
+             tile: tuple[int, int, int] | None = None,
+             max_pm_errors: int | None = None) -> Evaluation:
+    """Decode ``shots`` seeded shots of ``task`` with PM and with pre+PM at every commit point.
+
+    Stops early, at a chunk boundary, once PyMatching has ``max_pm_errors`` errors.
+    """
     layout = EdgeLayout.from_task(task)
     matcher = matcher or MatchingDecoder.from_dem(task.dem())
     keys = [(t, r) for r in rules for t in thresholds]
     acc = {k: np.zeros(4) for k in keys}        # errors, residual events, commits, PM seconds
-    events = pm_errors = 0
+    events = pm_errors = done = 0
     pm_seconds = net_seconds = 0.0
     device = next(net.parameters()).device
     num_det = layout.geometry.num_detectors
@@ -88,9 +92,12 @@ def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
         net_seconds += time.perf_counter() - t0
         for key in keys:
             acc[key] += _one_point(e_logit, dets, layout, matcher, chunk.obs, *key)
+        done += chunk.shots
+        if max_pm_errors is not None and pm_errors >= max_pm_errors:
+            break
     points = tuple(CommitPoint(t, r, int(a[0]), int(a[1]), int(a[2]), float(a[3]))
                    for (t, r), a in acc.items())
-    return Evaluation(task, shots, events, pm_errors, pm_seconds, net_seconds, points)
+    return Evaluation(task, done, events, pm_errors, pm_seconds, net_seconds, points)
 
 
 def _one_point(e_logit, dets, layout, matcher, obs, threshold, rule) -> np.ndarray:

@@ -1,0 +1,148 @@
+"""Training (schedule, resume), the composed decoder through run_task, and the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.cli import main
+from pipelines.decoders import make_decoder
+from pipelines.run import run_task
+from predecoder import PRESETS, PreDecoderNet, load_weights, save_weights
+from predecoder.train import TrainConfig, learning_rate, read_log, train
+from qec import NoiseModel, Task
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(steps=200, warmup_steps=20, lr=1e-3)
+    lrs = [learning_rate(s, config=cfg) for s in range(201)]
+    assert max(lrs) == pytest.approx(1e-3) and lrs[20] == pytest.approx(1e-3)
+    assert all(a <= b for a, b in zip(lrs[:20], lrs[1:21]))            # warm-up rises
+    assert all(a >= b for a, b in zip(lrs[20:], lrs[21:]))             # then decays
+    assert lrs[-1] == pytest.approx(1e-4)
+
+
+def test_train_config_validation():
+    with pytest.raises(ValueError, match="preset='huge' must be one of small, fast, accurate"):
+        TrainConfig(preset="huge")
+    with pytest.raises(ValueError, match="p_min=0.01, p_max=0.002 must satisfy"):
+        TrainConfig(p_min=0.01, p_max=0.002)
+    with pytest.raises(ValueError, match=r"distances=\(4,\) must be odd integers >= 3"):
+        TrainConfig(distances=(4,))
+
+
+class _Stop(Exception):
+    """Raised from the progress callback to interrupt a run, as a crash would."""
+
+
+def _stop_after(n):
+    def progress(record):
+        if record["step"] >= n:
+            raise _Stop
+    return progress
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    ckpt = tmp_path / "ckpt.safetensors"
+    common = dict(steps=4, batch=4, distances=(3,), eval_every=0, steps_per_draw=2, seed=3)
+    straight = train(TrainConfig(**common))
+    with pytest.raises(_Stop):       # interrupted after step 2's checkpoint
+        train(TrainConfig(**common, checkpoint_path=str(ckpt), checkpoint_every=2),
+              progress=_stop_after(2))
+    resumed = train(TrainConfig(**common), resume=ckpt)
+    assert resumed.step == 4 and resumed.shots_seen == 16
+    for a, b in zip(straight.net.state_dict().values(), resumed.net.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="was trained with batch=4; this run has batch=8"):
+        train(TrainConfig(**{**common, "batch": 8}), resume=ckpt)
+    with pytest.raises(ValueError, match="is a weights file without optimizer state"):
+        save_weights(tmp_path / "w.safetensors", straight.net, preset="small")
+        train(TrainConfig(**common), resume=tmp_path / "w.safetensors")
+
+
+def _weights(tmp_path, threshold):
+    torch.manual_seed(0)
+    path = tmp_path / "w.safetensors"
+    save_weights(path, PreDecoderNet(PRESETS["small"]), preset="small", threshold=threshold)
+    return path
+
+
+def test_composed_decoder_through_run_task(tmp_path):
+    task = Task(distance=3, noise=NoiseModel.uniform(0.006))
+    names = ["pymatching", "predecoder+pymatching", "predecoder+pymatching-correlated"]
+    # commits nothing: identical to PyMatching on every shot, SDR exactly 1
+    built = {n: make_decoder(n, task, model=_weights(tmp_path, 30.0)) for n in names[1:]}
+    r = run_task(task, shots=500, decoders=names, seed=2, built=built)
+    assert r.stats["predecoder+pymatching"].errors == r.stats["pymatching"].errors
+    m = r.extra["predecoder+pymatching"]
+    assert m["sdr"] == 1.0 and m["residual_density"] == pytest.approx(
+        r.detection_event_density)
+    assert set(m) == {"predecoder_us_per_round", "matching_us_per_round", "residual_density",
+                      "sdr"}
+    # an untrained net committing at logit > -0.5 changes the residual and the errors
+    eager = make_decoder("predecoder+pymatching", task, model=_weights(tmp_path, -0.5))
+    r2 = run_task(task, shots=500, decoders=["pymatching", "predecoder+pymatching"], seed=2,
+                  built={"predecoder+pymatching": eager})
+    assert r2.extra["predecoder+pymatching"]["sdr"] != 1.0
+    assert r2.stats["predecoder+pymatching"].errors > r2.stats["pymatching"].errors
+
+
+def test_cli_train_then_run_with_the_model(tmp_path, capsys):
+    out, log = tmp_path / "m.safetensors", tmp_path / "log.csv"
+    rc = main(["train", "--preset", "small", "--steps", "2", "--batch", "4", "--distances", "3",
+               "--eval-every", "2", "--device", "cpu", "--out", str(out), "--log", str(log),
+               "--threshold", "30"])
+    assert rc == 0 and "wrote" in capsys.readouterr().out
+    meta = load_weights(out).metadata
+    assert meta["training"]["steps"] == 2 and meta["training"]["shots_seen"] == 8
+    assert meta["training"]["p_min"] == 0.002 and meta["threshold"] == 30.0
+    row = read_log(log)[-1]
+    assert row["step"] == 2 and row["eval_pm_errors"] >= 0
+    rc = main(["run", "--distance", "3", "--shots", "300", "--model", str(out), "--decoder",
+               "pymatching", "--decoder", "predecoder+pymatching", "--json"])
+    res = json.loads(capsys.readouterr().out)
+    dec = res["decoders"]["predecoder+pymatching"]
+    assert rc == 0 and dec["errors"] == res["decoders"]["pymatching"]["errors"]
+    assert {"predecoder_us_per_round", "matching_us_per_round", "residual_density",
+            "sdr"} <= set(dec)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["run", "--distance", "3", "--model", "medium"], "--model='medium' must be one of"),
+    (["run", "--distance", "3", "--model", "missing.safetensors"], "--model="),
+    (["run", "--distance", "3", "--decoder", "predecoder+pymatching", "--device", "tpu"],
+     "--device='tpu' must be auto, cpu or cuda"),
+    (["train", "--out", "x.pt"], "--out='x.pt' must end in .safetensors"),
+    (["train", "--out", "x.safetensors", "--preset", "huge"], "--preset='huge' must be one of"),
+])
+def test_cli_bad_values_exit_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("qecpipe: error: ") and message in err and err.count("\n") == 1
+
+
+def test_shipped_default_model_runs(capsys):
+    from predecoder import shipped_models
+
+    if "small" not in shipped_models():
+        pytest.fail("the package must ship predecoder/weights/small.safetensors")
+    rc = main(["run", "--distance", "3", "--shots", "200", "--model", "small", "--json"])
+    res = json.loads(capsys.readouterr().out)
+    assert rc == 0 and "predecoder+pymatching" in res["decoders"]
+    assert np.isfinite(res["decoders"]["predecoder+pymatching"]["predecoder_us_per_round"])
+
+
+def test_calibration_rejects_harmful_thresholds():
+    from predecoder.calibrate import calibrate
+
+    torch.manual_seed(0)
+    net = PreDecoderNet(PRESETS["small"]).eval()      # untrained: its commits are noise
+    cal = calibrate(net, shots=300, points=((3, 0.006),), bases=("X",),
+                    thresholds=(-1.0, 30.0), rules=("threshold",))
+    rows = {r["threshold"]: r for r in cal.rows()}
+    assert rows[-1.0]["pre_errors"] > rows[-1.0]["pm_errors"]
+    assert cal.threshold == 30.0 and rows[30.0]["pre_errors"] == rows[30.0]["pm_errors"]
+    with pytest.raises(ValueError, match="none keeps pre\\+PM at or below PM"):
+        calibrate(net, shots=300, points=((3, 0.006),), bases=("X",), thresholds=(-1.0,),
+                  rules=("threshold",))
