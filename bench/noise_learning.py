@@ -17,9 +17,9 @@ Stages (all by default):
     nice -n 10 python -m bench noise            # about 15-20 min on 2 cores
     nice -n 10 python -m bench noise --quick    # smoke test
 
-Writes bench/results/noise_learning.csv (sinter format, LER rows; .meta.json sidecar),
-noise_learning.json (everything + provenance), noise_learning.md (tables),
-noise_learning.png.
+Writes bench/results/noise_learning_{estimate,learned}.csv (sinter format, LER rows;
+.meta.json sidecars), noise_learning.json (everything + provenance; stages run alone merge
+into it), noise_learning.md (tables), noise_learning.png.
 """
 
 from __future__ import annotations
@@ -160,21 +160,29 @@ def stage_estimate(plan: Plan, out: dict, csv_rows: list) -> None:
             log.info("estimate d=%d %s done in %.0f s", d, family, time.perf_counter() - t0)
 
 
-def stage_train(plan: Plan, out: dict) -> None:
-    from noise.learned import LearnedConfig, TrainConfig, save_result, train
+def stage_train(plan: Plan, out: dict, *, resume: bool) -> None:
+    """Train (or, with ``resume``, continue training) the CNN; sessions add up."""
+    from noise.learned import LearnedConfig, TrainConfig, load_result, save_result, train
 
+    old = out.get("train", {})
+    sessions = list(old.get("sessions", [old] if "steps" in old else [])) if resume else []
+    init = load_result(plan.cnn_path)[0] if resume else None
     cfg = TrainConfig(distance=5, steps=plan.train_steps, max_seconds=plan.train_seconds,
-                      shots_per_model=128, seed=plan.seed)
-    result = train(LearnedConfig(), cfg)
+                      shots_per_model=128, seed=plan.seed + len(sessions))
+    result = train(LearnedConfig(), cfg, init_state=init)
     save_result(result, plan.cnn_path)
     losses = np.array(result.losses)
     tail = max(1, len(losses) // 10)
-    out["train"] = {"steps": result.steps, "seconds": result.seconds, "train": cfg.__dict__,
-                    "loss_first_10pct": float(losses[:tail].mean()),
-                    "loss_last_10pct": float(losses[-tail:].mean()),
+    sessions.append({"steps": result.steps, "seconds": result.seconds, "train": cfg.__dict__,
+                     "loss_first_10pct": float(losses[:tail].mean()),
+                     "loss_last_10pct": float(losses[-tail:].mean()),
+                     "loss_per_10_steps": [float(losses[k:k + 10].mean())
+                                           for k in range(0, len(losses), 10)]})
+    out["train"] = {"sessions": sessions, "steps": sum(s["steps"] for s in sessions),
+                    "seconds": sum(s["seconds"] for s in sessions),
                     "weights": str(plan.cnn_path.relative_to(REPO_ROOT))}
     log.info("trained %d steps in %.0f s; loss %.3f -> %.3f", result.steps, result.seconds,
-             out["train"]["loss_first_10pct"], out["train"]["loss_last_10pct"])
+             sessions[-1]["loss_first_10pct"], sessions[-1]["loss_last_10pct"])
 
 
 def stage_learned(plan: Plan, out: dict, csv_rows: list) -> None:
@@ -196,12 +204,10 @@ def stage_learned(plan: Plan, out: dict, csv_rows: list) -> None:
             cnn_graph = MatchingGraph.from_dem(cnn_task.dem())
             corr = estimate_from_counts(count_parities(chunks, structure=structure),
                                         structure=structure, method="mechanisms")
-            dems = {"true": (task.dem(), False), "true-correlated": (task.dem(), True),
-                    "cnn": (cnn_task.dem(), False), "cnn-correlated": (cnn_task.dem(), True),
+            # true / uniform on these same decode shots are the estimate stage's rows.
+            dems = {"cnn": (cnn_task.dem(), False), "cnn-correlated": (cnn_task.dem(), True),
                     "correlation": (matching_dem(corr), False),
-                    "correlation-correlated": (matching_dem(corr, correlated=True), True),
-                    "uniform": (uniform_dem(structure, p=float(np.mean(true_graph.edge_prob))),
-                                False)}
+                    "correlation-correlated": (matching_dem(corr, correlated=True), True)}
             stats = decode_all(task, dems, shots=plan.shots_for(d), seed=plan.seed + 1000)
             meta = {**task.metadata(seed=plan.seed + 1000), "family": family,
                     "est_shots": plan.cnn_shots, "stage": "learned"}
@@ -262,23 +268,25 @@ def _median_rel(est: np.ndarray, truth: np.ndarray) -> float:
     return float(np.nanmedian(np.abs(est - truth) / truth))
 
 
-def write_outputs(out: dict, csv_rows: list, meta: dict, suffix: str) -> None:
+def write_outputs(out: dict, csv_rows: dict, meta: dict, suffix: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"noise_learning{suffix}"
     json_path = stem.with_suffix(".json")
     previous = json.loads(json_path.read_text()) if json_path.exists() else {}
     merged = {**previous, **{k: v for k, v in out.items() if v}, "meta": meta}
     json_path.write_text(json.dumps(merged, indent=1) + "\n")
-    if csv_rows:
-        csv_path = stem.with_suffix(".csv")
-        csv_path.write_text("\n".join([sinter_csv_header(), *csv_rows]) + "\n")
+    for stage, rows in csv_rows.items():  # one sinter CSV per stage, so stages can rerun alone
+        csv_path = RESULTS / f"noise_learning_{stage}{suffix}.csv"
+        csv_path.write_text("\n".join([sinter_csv_header(), *rows]) + "\n")
         write_sidecar(csv_path, meta)
     stem.with_suffix(".md").write_text(markdown(merged))
     plot(merged, stem.with_suffix(".png"))
     write_sidecar(stem.with_suffix(".png"), meta)
 
 
-def _fmt(j: dict) -> str:
+def _fmt(j: dict | None) -> str:
+    if j is None:
+        return "-"
     return f"{j['ler']:.2e} [{j['ler_low']:.1e}, {j['ler_high']:.1e}]"
 
 
@@ -304,13 +312,14 @@ def markdown(res: dict) -> str:
                   "| noise | d | shots | median rel. err CNN / corr. | true | CNN | correlation | "
                   "uniform | true corr. | CNN corr. | correlation corr. |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
+        ref = {(r["distance"], r["family"]): r["ler"] for r in res.get("estimate", [])}
         for r in res["learned"]:
-            e, ler = r["edges"], r["ler"]
+            e, ler = r["edges"], {**ref.get((r["distance"], r["family"]), {}), **r["ler"]}
             lines.append(
                 f"| {r['family']} | {r['distance']} | {r['shots']} | "
                 f"{e['cnn']['median_rel_error']:.3f} / {e['correlation']['median_rel_error']:.3f}"
-                f" | {_fmt(ler['true'])} | {_fmt(ler['cnn'])} | {_fmt(ler['correlation'])} | "
-                f"{_fmt(ler['uniform'])} | {_fmt(ler['true-correlated'])} | "
+                f" | {_fmt(ler.get('true'))} | {_fmt(ler['cnn'])} | {_fmt(ler['correlation'])} | "
+                f"{_fmt(ler.get('uniform'))} | {_fmt(ler.get('true-correlated'))} | "
                 f"{_fmt(ler['cnn-correlated'])} | {_fmt(ler['correlation-correlated'])} |")
         lines.append("")
     if res.get("drift"):
@@ -366,6 +375,8 @@ def plot(res: dict, path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench noise", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny shot counts (smoke test)")
+    parser.add_argument("--resume", action="store_true",
+                        help="train: continue from the saved CNN (sessions are recorded)")
     parser.add_argument("--stages", default=",".join(STAGES),
                         help=f"comma-separated subset of {','.join(STAGES)}")
     args = parser.parse_args(argv)
@@ -378,16 +389,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     meta = run_metadata()
     out: dict = {"estimate": [], "learned": [], "drift": {}, "train": {}}
-    csv_rows: list = []
+    previous = RESULTS / f"noise_learning{'_quick' if args.quick else ''}.json"
+    if args.resume and previous.exists():
+        out["train"] = json.loads(previous.read_text()).get("train", {})
+    csv_rows: dict = {}
     suffix = "_quick" if args.quick else ""
     for stage in stages:
         t0 = time.perf_counter()
         if stage == "train":
-            stage_train(plan, out)
+            stage_train(plan, out, resume=args.resume)
         elif stage == "estimate":
-            stage_estimate(plan, out, csv_rows)
+            stage_estimate(plan, out, csv_rows.setdefault(stage, []))
         elif stage == "learned":
-            stage_learned(plan, out, csv_rows)
+            stage_learned(plan, out, csv_rows.setdefault(stage, []))
         else:
             stage_drift(plan, out)
         out.setdefault("stage_seconds", {})[stage] = time.perf_counter() - t0

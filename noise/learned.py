@@ -190,8 +190,12 @@ class TrainResult:
                 "steps": str(self.steps), "seconds": f"{self.seconds:.1f}"}
 
 
-def train(config: LearnedConfig, train_config: TrainConfig, *, progress=None) -> TrainResult:
-    """Train on random global noise models at ``train_config.distance`` (CPU, bounded)."""
+def train(config: LearnedConfig, train_config: TrainConfig, *, progress=None,
+          init_state: dict | None = None) -> TrainResult:
+    """Train on random global noise models at ``train_config.distance`` (CPU, bounded).
+
+    ``init_state`` continues from earlier weights (e.g. :func:`load_result`'s state).
+    """
     import torch
 
     torch.manual_seed(train_config.seed)
@@ -202,6 +206,8 @@ def train(config: LearnedConfig, train_config: TrainConfig, *, progress=None) ->
     response = torch.tensor(edge_response(base, structure), dtype=torch.float32)  # (E, K)
     geometry = Geometry.from_circuit(base.circuit())
     model = build_model(config)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=1e-4)
     losses, t0, step = [], time.perf_counter(), 0
     while step < train_config.steps and time.perf_counter() - t0 < train_config.max_seconds:
