@@ -36,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-in-flight", type=int, default=0,
                    help="windows dispatched at once (default 2 per worker)")
     p.add_argument("--input", type=Path, default=None, help="rounds from this .npz instead")
+    p.add_argument("--predecoder", default=None, metavar="MODEL",
+                   help="run the AI pre-decoder on each window's commit block first "
+                        "(shipped preset name or .safetensors path)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=execute)
@@ -69,17 +72,28 @@ def execute(args: argparse.Namespace) -> int:
     source = None
     if args.input is not None:
         source = RoundSource.from_file(args.input, task=config.task(), cycle_us=config.cycle_us)
+    prepass = None
+    if args.predecoder is not None:
+        from pipelines.windows import PredecoderPrepass
+
+        prepass = PredecoderPrepass.from_model(config.task(), config.plan(),
+                                               model=args.predecoder)
     with ProgressBar(f"stream d={config.distance}", enabled=not args.json) as bar:
         if config.workers == 0:
-            result = run_stream(config, source=source, progress=bar.update)
+            result = run_stream(config, source=source, prepass=prepass, progress=bar.update)
         else:
             from pipelines.ray_service import RayPool, ray_session
 
             with ray_session(args.address):
-                result = run_stream(config, pool=RayPool(config=config), source=source,
+                pool = RayPool(config=config, prepass=prepass)
+                result = run_stream(config, pool=pool, source=source, prepass=prepass,
                                     progress=bar.update)
     out = {"version": __version__, "task": config.task().metadata(seed=config.seed),
            **result.to_json()}
+    if prepass is not None:
+        out["predecoder"] = str(args.predecoder)
+        out["decoders"] = {"predecoder+windowed-pymatching": out["decoders"].pop(
+            "windowed-pymatching")}
     if args.json:
         print(json.dumps(out))
     else:
@@ -88,7 +102,7 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _print_summary(out: dict) -> None:
-    dec = out["decoders"]["windowed-pymatching"]
+    dec = next(iter(out["decoders"].values()))
     lines = [
         f"d={out['task']['distance']} rounds={out['rounds']} shots={out['shots']} "
         f"cycle={out['cycle_us']} us workers={out['workers']} "

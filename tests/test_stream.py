@@ -162,3 +162,18 @@ def test_cli_stream_bad_input_is_one_line_exit_2(capsys, argv, message):
     assert main(["stream", "--workers", "0", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_cli_stream_with_the_predecoder(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    from predecoder import ModelConfig, PreDecoderNet, save_weights
+
+    torch.manual_seed(1)
+    save_weights(tmp_path / "w.safetensors", PreDecoderNet(ModelConfig(widths=(4,))).eval(),
+                 threshold=0.0, rule="supported")
+    rc = main(["stream", "--distance", "3", "--rounds", "20", "--workers", "0", "--shots", "4",
+               "--cycle-us", "0", "--predecoder", str(tmp_path / "w.safetensors"), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["decoders"]) == ["predecoder+windowed-pymatching"]
+    assert out["predecoder"].endswith("w.safetensors")
