@@ -100,6 +100,16 @@ def ship(raw: Path, *, preset: str, meta: dict, shots: int, suffix: str) -> None
               "threshold": cal.threshold, "commit_rule": cal.rule, "training": training,
               "rows": cal.rows()}
     _write_json(RESULTS / f"predecoder_calibration{suffix}.json", record)
+    if not suffix:   # the training record next to the shipped weights, for the README
+        recipe = {"weights": out.name, "preset": preset,
+                  "receptive_field": loaded.config.receptive_field,
+                  "widths": list(loaded.config.widths), "training": training,
+                  "hardware": {**meta["hardware"], "note": "trained on CPU only (no GPU), "
+                               "1 torch thread, niced, on this shared 2-core machine"},
+                  "retrain": [training.get("command", "qecpipe train ..."),
+                              f"python -m bench predecoder --calibrate RAW.safetensors "
+                              f"--ship-as {preset}"]}
+        out.with_suffix(".json").write_text(json.dumps(recipe, indent=2) + "\n")
 
 
 def formulation(*, shots: int, meta: dict, suffix: str) -> None:
@@ -186,7 +196,35 @@ def noharm(model: str, *, quick: bool, max_errors: int, meta: dict, suffix: str)
                                           "training": loaded.metadata.get("training"),
                                           "rows": rows})
     _noharm_markdown(rows, RESULTS / f"{stem}.md", loaded)
+    _plot_noharm(rows, RESULTS / f"{stem}.png", meta)
     return rows
+
+
+def _plot_noharm(rows: list[dict], path: Path, meta: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(PS), figsize=(10, 4))
+    for ax, p in zip(axes, PS):
+        for basis, marker in (("X", "o"), ("Z", "s")):
+            sel = [r for r in rows if r["p"] == p and r["basis"] == basis]
+            ds = [r["distance"] for r in sel]
+            for key, label in (("pm", "PyMatching"), ("pre", "pre+PM (shipped)")):
+                ys = [r[f"{key}_ler"] for r in sel]
+                err = [[y - r[f"{key}_ler_interval"][0] for y, r in zip(ys, sel)],
+                       [r[f"{key}_ler_interval"][1] - y for y, r in zip(ys, sel)]]
+                ax.errorbar(ds, ys, yerr=err, marker=marker, capsize=3,
+                            ls="-" if key == "pm" else "--", label=f"{label}, {basis}")
+        ax.set(yscale="log", xlabel="distance d (rounds = d)", ylabel="LER per shot",
+               title=f"uniform p = {p}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    write_sidecar(path, meta)
+    print(f"wrote {path.relative_to(REPO_ROOT)}")
 
 
 def _noharm_row(ev, points) -> dict:

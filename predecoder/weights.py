@@ -118,7 +118,7 @@ def load_weights(path: str | Path, *, device: str | torch.device = "cpu",
                          f"(widths={list(config.widths)}, kernel={config.kernel}): tensor "
                          f"{bad[0]!r} is missing, unexpected or of the wrong shape")
     net.load_state_dict(state)
-    net.to(device).eval()
+    net.to(device, memory_format=torch.channels_last_3d).eval()
     return LoadedModel(net=net, config=config, threshold=float(meta["threshold"]),
                        rule=meta.get("commit_rule", "threshold"), metadata=meta, path=Path(path))
 

@@ -150,3 +150,24 @@ def test_layout_volume_round_trip():
     vol = layout.edges_to_volume(e)
     assert vol.shape == (4, 9, 4, 4, 4) and not vol[:, ~layout.valid].any()
     assert np.array_equal(layout.volume_to_edges(vol).astype(bool), e)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_pipeline_matches_cpu(tmp_path):
+    from pipelines.predecoder_pipeline import PredecoderPipeline, _pack, _unpack
+
+    task = Task(distance=5, noise=NoiseModel.uniform(0.006))
+    chunk = next(sample_detectors(task.circuit(), shots=256, seed=1, chunk_shots=256))
+    num_det = task.circuit().num_detectors
+    bits = _unpack(chunk.dets, num_det, "cuda")
+    assert bits.device.type == "cuda"
+    assert np.array_equal(_pack(bits), chunk.dets)
+    path = tmp_path / "w.safetensors"
+    save_weights(path, _net(seed=3), preset="small", threshold=-0.2)
+    cpu = PredecoderPipeline.from_task(task, model=path, device="cpu")
+    gpu = PredecoderPipeline.from_task(task, model=path, device="cuda")
+    res_cpu, flip_cpu = cpu.predecode(chunk.dets)
+    res_gpu, flip_gpu = gpu.predecode(chunk.dets)
+    # bf16 autocast may flip a commit whose logit sits within rounding of the threshold
+    assert (res_cpu != res_gpu).any(axis=1).mean() < 0.05
