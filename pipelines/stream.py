@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +170,9 @@ class _StreamState:
         self.committed = 0  # windows committed, in order
         self.commit_time: dict[int, float] = {}
         self.flip = np.zeros((shots, worker.num_observables), dtype=bool)
+        self._a_order = [w.index for w in self.plan.windows if w.layer == "A"]  # by time
+        self._next_a = 0
+        self._b_waiting: set[int] = set()  # B windows with a committed neighbour
 
     def push(self, t: int, dets: np.ndarray, arrival: float) -> None:
         if t != self.received:
@@ -185,13 +189,18 @@ class _StreamState:
         self.arrival.append(arrival)
 
     def ready(self) -> list[int]:
+        """Windows not yet dispatched whose inputs are complete (A: all slices arrived;
+        B: both neighbouring A windows done). Amortised O(1) per call."""
         out = []
-        for w in self.plan.windows:
-            if w.index in self.dispatched or w.hi > self.received:
-                continue
-            if w.layer == "A" or all(a in self.results for a in w.depends
-                                     if a < len(self.plan.windows)):
-                out.append(w.index)
+        while (self._next_a < len(self._a_order)
+               and self.plan.windows[self._a_order[self._next_a]].hi <= self.received):
+            out.append(self._a_order[self._next_a])
+            self._next_a += 1
+        for b in sorted(self._b_waiting):
+            w = self.plan.windows[b]
+            if w.hi <= self.received and all(a in self.results for a in w.depends):
+                out.append(b)
+                self._b_waiting.discard(b)
         return out
 
     def window_input(self, index: int) -> np.ndarray:
@@ -210,6 +219,7 @@ class _StreamState:
         w = self.plan.windows[result.index]
         for b in (result.index - 1, result.index + 1) if w.layer == "A" else ():
             if 0 <= b < len(self.plan.windows):
+                self._b_waiting.add(b)
                 part = self.worker.toggles_into(w, result.toggles, self.plan.windows[b])
                 self.b_toggles[b] = self.b_toggles.get(b, False) ^ part
         done = []
@@ -313,7 +323,7 @@ class StreamService:
             pool = InProcessPool(self.worker)
         self.pool = pool
         self.streams: dict[str, _StreamState] = {}
-        self.queue: list[tuple[str, int]] = []  # ready, waiting for an in-flight slot
+        self.queue: deque[tuple[str, int]] = deque()  # ready, waiting for an in-flight slot
         self.backlog: dict[str, list[tuple[float, int]]] = {}
         self.calls: list[_Call] = []
         self.t0 = time.perf_counter()
@@ -382,12 +392,14 @@ class StreamService:
     def _enqueue(self, stream_id: str) -> None:
         state = self.streams[stream_id]
         for index in state.ready():
+            if index in state.dispatched:
+                raise RuntimeError(f"window {index} of stream {stream_id!r} became ready twice")
             state.dispatched.add(index)
             self.queue.append((stream_id, index))
 
     def _dispatch(self) -> None:
         while self.queue and self.pool.in_flight < self.config.in_flight_limit:
-            stream_id, index = self.queue.pop(0)
+            stream_id, index = self.queue.popleft()
             self.pool.submit((stream_id, index), index,
                              self.streams[stream_id].window_input(index))
 
