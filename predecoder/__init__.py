@@ -13,6 +13,7 @@ from predecoder.inference import (
     edge_logits,
     labels_from_errors,
     predecode,
+    shot_logits,
     volume_logits,
 )
 from predecoder.model import PRESETS, ModelConfig, PreDecoderNet, num_parameters
@@ -33,5 +34,5 @@ __all__ = [
     "EdgeLayout", "IN_CHANNELS", "LoadedModel", "MODEL_NAMES", "ModelConfig", "NUM_CLASSES",
     "PRESETS", "PreDecoderNet", "apply_edges", "commit", "edge_logits", "encode",
     "labels_from_errors", "load_model", "load_weights", "num_parameters", "predecode",
-    "resolve_model", "save_weights", "shipped_models", "volume_logits",
+    "resolve_model", "save_weights", "shipped_models", "shot_logits", "volume_logits",
 ]

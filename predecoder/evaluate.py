@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from predecoder.edges import EdgeLayout
-from predecoder.encoding import encode
-from predecoder.inference import apply_edges, commit, edge_logits, volume_logits
+from predecoder.inference import apply_edges, commit, shot_logits
 from qec import MatchingDecoder, Task, pack_bits, sample_detectors, unpack_bits
 
 
@@ -86,9 +85,7 @@ def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
         dets = torch.from_numpy(unpack_bits(chunk.dets, num_det)).to(device)
         events += int(dets.sum())
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            e_logit = edge_logits(volume_logits(net, encode(dets, layout.geometry), tile=tile)
-                                  .float(), layout)
+        e_logit = shot_logits(net, dets, layout, tile=tile)
         net_seconds += time.perf_counter() - t0
         for key in keys:
             acc[key] += _one_point(e_logit, dets, layout, matcher, chunk.obs, *key)

@@ -103,14 +103,31 @@ def apply_edges(dets: torch.Tensor, edges: torch.Tensor, layout: EdgeLayout) -> 
     return Corrections(edges=edges, residual=residual, flip=flip)
 
 
+MAX_CELLS = 1 << 20   # cells per forward pass: ~128 MB per 32-channel activation (float32)
+
+
+def shot_logits(net: torch.nn.Module, dets: torch.Tensor, layout: EdgeLayout, *,
+                tile: tuple[int, int, int] | None = None,
+                max_cells: int = MAX_CELLS) -> torch.Tensor:
+    """(S, D) detection events -> (S, E) float32 edge logits, in shot micro-batches of at most
+    ``max_cells`` grid cells, so memory stays bounded for any number of shots."""
+    per_batch = max(1, max_cells // max(1, int(np.prod(layout.shape))))
+    out = []
+    with torch.inference_mode():
+        for start in range(0, dets.shape[0], per_batch):
+            x = encode(dets[start:start + per_batch], layout.geometry)   # (B, C, T, H, W)
+            out.append(edge_logits(volume_logits(net, x, tile=tile).float(), layout))
+    if not out:
+        return torch.zeros((0, layout.num_edges), device=dets.device)
+    return torch.cat(out)
+
+
 def predecode(net: torch.nn.Module, dets: torch.Tensor, layout: EdgeLayout, *,
               threshold: float, rule: str = "threshold",
               tile: tuple[int, int, int] | None = None) -> Corrections:
     """(S, D) bool detection events -> :class:`Corrections` (no gradients)."""
+    e_logit = shot_logits(net, dets, layout, tile=tile)
     with torch.inference_mode():
-        x = encode(dets, layout.geometry)
-        logits = volume_logits(net, x, tile=tile)
-        e_logit = edge_logits(logits.float(), layout)
         edges = commit(e_logit, dets, layout, threshold=threshold, rule=rule)
         return apply_edges(dets, edges, layout)
 

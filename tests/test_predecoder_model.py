@@ -62,6 +62,10 @@ def test_tiled_equals_whole_volume(tile):
         x = encode(dets, layout.geometry)
         whole, tiled = volume_logits(net, x), volume_logits(net, x, tile=tile)
     torch.testing.assert_close(tiled, whole, rtol=1e-5, atol=1e-5)
+    from predecoder.inference import shot_logits
+
+    full = shot_logits(net, dets, layout)
+    torch.testing.assert_close(shot_logits(net, dets, layout, max_cells=700), full)  # 2 shots/pass
     a = predecode(net, dets, layout, threshold=-0.5)
     b = predecode(net, dets, layout, threshold=-0.5, tile=tile)
     assert a.edges.any() and torch.equal(a.edges, b.edges)
