@@ -39,20 +39,17 @@ class PredecoderPipeline:
     reports per-stage µs per round, residual density and SDR accumulated over all calls.
     """
 
-    def __init__(self, *, name: str, task: Task, loaded, matcher: MatchingDecoder,
-                 device: str, threshold: float, rule: str,
-                 tile: tuple[int, int, int] | None = None) -> None:
-        from predecoder.edges import EdgeLayout
-
+    def __init__(self, *, name: str, layout, loaded, matcher: MatchingDecoder, device: str,
+                 threshold: float, rule: str, tile: tuple[int, int, int] | None = None) -> None:
         self.name = name
-        self.task = task
+        self.layout = layout            # predecoder.EdgeLayout: geometry + matching graph
+        self.rounds = layout.geometry.rounds
         self.loaded = loaded
         self.matcher = matcher
         self.device = device
         self.threshold = threshold
         self.rule = rule
         self.tile = tile
-        self.layout = EdgeLayout.from_task(task)
         self._totals = np.zeros(5)   # shots, events in, events out, pre seconds, PM seconds
 
     @classmethod
@@ -61,14 +58,38 @@ class PredecoderPipeline:
                   device: str = "cpu", threshold: float | None = None,
                   rule: str | None = None,
                   tile: tuple[int, int, int] | None = None) -> PredecoderPipeline:
-        """The composed decoder with weights ``model`` (preset name or path; default shipped)."""
+        """The composed decoder with weights ``model`` (preset name or path; default shipped).
+
+        The pre-decoder's edges come from the task's own circuit and decomposed DEM; the
+        global matcher from ``dem`` when given (same detectors), else the task's DEM.
+        """
+        from predecoder.edges import EdgeLayout
+
+        return cls._build(EdgeLayout.from_task(task), task.dem() if dem is None else dem,
+                          model=model, correlated=correlated, device=device,
+                          threshold=threshold, rule=rule, tile=tile)
+
+    @classmethod
+    def from_dem(cls, dem: stim.DetectorErrorModel, *, model: str | Path | None = None,
+                 correlated: bool = False, device: str = "cpu") -> PredecoderPipeline:
+        """Build from a circuit's decomposed DEM alone (what sinter hands over): the layout
+        comes from the DEM's DETECTOR(x, y, t) coordinates via :meth:`qec.Geometry.from_dem`."""
+        from predecoder.edges import EdgeLayout
+        from qec import Geometry, MatchingGraph
+
+        layout = EdgeLayout.build(Geometry.from_dem(dem), MatchingGraph.from_dem(dem))
+        return cls._build(layout, dem, model=model, correlated=correlated, device=device)
+
+    @classmethod
+    def _build(cls, layout, dem: stim.DetectorErrorModel, *, model, correlated: bool,
+               device: str, threshold: float | None = None, rule: str | None = None,
+               tile: tuple[int, int, int] | None = None) -> PredecoderPipeline:
         from predecoder.weights import load_model
 
         loaded = load_model(model, device=device)
-        matcher = MatchingDecoder.from_dem(task.dem() if dem is None else dem,
-                                           correlated=correlated)
         name = PREDECODER_DECODERS[1] if correlated else PREDECODER_DECODERS[0]
-        return cls(name=name, task=task, loaded=loaded, matcher=matcher, device=device,
+        return cls(name=name, layout=layout, loaded=loaded,
+                   matcher=MatchingDecoder.from_dem(dem, correlated=correlated), device=device,
                    threshold=loaded.threshold if threshold is None else threshold,
                    rule=loaded.rule if rule is None else rule, tile=tile)
 
@@ -99,7 +120,7 @@ class PredecoderPipeline:
     def metrics(self) -> dict:
         """Accumulated: predecoder_us_per_round, matching_us_per_round, residual_density, sdr."""
         shots, before, after, pre_s, pm_s = self._totals
-        rounds = max(shots * self.task.rounds, 1)
+        rounds = max(shots * self.rounds, 1)
         cells = max(shots * self.layout.geometry.num_detectors, 1)
         return {"predecoder_us_per_round": pre_s / rounds * 1e6,
                 "matching_us_per_round": pm_s / rounds * 1e6,

@@ -146,3 +146,16 @@ def test_calibration_rejects_harmful_thresholds():
     with pytest.raises(ValueError, match="none keeps pre\\+PM at or below PM"):
         calibrate(net, shots=300, points=((3, 0.006),), bases=("X",), thresholds=(-1.0,),
                   rules=("threshold",))
+
+
+def test_composed_decoder_from_dem_alone_matches_from_task(tmp_path):
+    from pipelines.predecoder_pipeline import PredecoderPipeline
+    from qec import sample_detectors
+
+    task = Task(distance=3, basis="Z", noise=NoiseModel.uniform(0.01))
+    path = _weights(tmp_path, -0.3)
+    a = PredecoderPipeline.from_task(task, model=path)
+    b = PredecoderPipeline.from_dem(task.dem(), model=path)
+    chunk = next(sample_detectors(task.circuit(), shots=300, seed=4, chunk_shots=300))
+    assert np.array_equal(a.decode_batch(chunk.dets), b.decode_batch(chunk.dets))
+    assert a.metrics()["sdr"] == b.metrics()["sdr"] != 1.0
