@@ -8,13 +8,13 @@ from pathlib import Path
 
 from noise.task_weights import DEFAULT_LEARN_SHOTS
 from pipelines.cli_learn_noise import weighted_decoders
-from pipelines.decoders import DECODER_NAMES
+from pipelines.decoders import DECODER_NAMES, PREDECODER_DECODERS, make_decoder
 from pipelines.report import ProgressBar, render_table, write_sinter_csv
 from pipelines.run import RunResult, run_task
 from qec import NOISE_NAMES, NoiseModel, Task
 
-DEFAULT_DECODERS = ("pymatching", "pymatching-correlated")
-DEFAULT_SHOTS = 100_000
+DEFAULT_DECODERS = ("pymatching", "predecoder+pymatching")
+DEFAULT_SHOTS = 5_000
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "sample), uniform, or a weights.json from learn-noise")
     p.add_argument("--learn-shots", type=int, default=DEFAULT_LEARN_SHOTS,
                    help="estimation shots for --weights learned")
+    p.add_argument("--model", default=None,
+                   help="pre-decoder weights: small, fast, accurate (shipped presets) or a "
+                        ".safetensors path (default: the shipped default model)")
+    p.add_argument("--device", default="auto", help="pre-decoder device: auto, cpu or cuda")
     p.set_defaults(handler=execute)
 
 
@@ -68,6 +72,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def execute(args: argparse.Namespace) -> int:
     _check_args(args)
     decoders = list(args.decoders or DEFAULT_DECODERS)
+    model, device = _model_args(args, decoders)
     noise = NoiseModel.named(args.noise, args.p)
     tasks = [Task(distance=args.distance, rounds=args.rounds, basis=b, noise=noise)
              for b in _bases(args.basis)]
@@ -75,6 +80,7 @@ def execute(args: argparse.Namespace) -> int:
     for task in tasks:
         built = weighted_decoders(task, decoders, weights=args.weights, seed=args.seed,
                                   learn_shots=args.learn_shots)
+        _with_model(built, task, decoders, model=model, device=device)
         with ProgressBar(f"d={task.distance} {task.basis}", enabled=not args.json) as bar:
             results.append(run_task(task, shots=args.shots, decoders=decoders, seed=args.seed,
                                     max_errors=args.max_errors, progress=bar.update,
@@ -96,3 +102,29 @@ def _json(results: list[RunResult], basis: str) -> dict:
         return results[0].to_json(__version__)
     return {"version": __version__,
             "bases": {r.task.basis: results[i].to_json(__version__) for i, r in enumerate(results)}}
+
+
+def _model_args(args: argparse.Namespace, decoders: list[str]) -> tuple[str | None, str]:
+    """Validate --model/--device up front (exit 2 on a bad value, before any sampling)."""
+    if not any(name in PREDECODER_DECODERS for name in decoders) and args.model is None:
+        return None, "cpu"   # no pre-decoder: never import torch
+    from pipelines.cli_train import resolve_device
+    from predecoder.weights import resolve_model
+
+    device = resolve_device(args.device)
+    try:
+        resolve_model(args.model)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from exc
+    return args.model, device
+
+
+def _with_model(built: dict, task: Task, decoders: list[str], *, model: str | None,
+                device: str) -> None:
+    """Build the pre-decoder decoders with --model, keeping any --weights global matcher."""
+    for name in decoders:
+        if name in PREDECODER_DECODERS:
+            pipe = make_decoder(name, task, model=model, device=device)
+            if name in built:  # --weights other than 'true' chose this global matcher
+                pipe.matcher = built[name].matcher
+            built[name] = pipe

@@ -7,6 +7,7 @@ observable predictions (shots, ceil(O/8)) uint8. Decoders may also expose ``last
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -21,7 +22,8 @@ class BatchDecoder(Protocol):
     def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray: ...
 
 
-DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS
+PREDECODER_DECODERS = ("predecoder+pymatching", "predecoder+pymatching-correlated")
+DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS + PREDECODER_DECODERS
 
 
 def validate_decoder_names(names: list[str]) -> list[str]:
@@ -37,14 +39,21 @@ def validate_decoder_names(names: list[str]) -> list[str]:
 
 
 def make_decoder(
-    name: str, task: Task, *, dem: stim.DetectorErrorModel | None = None
+    name: str, task: Task, *, dem: stim.DetectorErrorModel | None = None,
+    model: str | Path | None = None, device: str = "cpu",
 ) -> BatchDecoder:
     """Build decoder ``name`` for ``task``.
 
     The global matcher is built from ``dem`` when given (e.g. learned weights on the same
-    detectors), else from the task's own DEM.
+    detectors), else from the task's own DEM. ``model`` (a preset name or a weights path;
+    default: the shipped model) and ``device`` apply to the pre-decoder decoders only.
     """
     validate_decoder_names([name])
+    if name in PREDECODER_DECODERS:
+        from pipelines.predecoder_pipeline import PredecoderPipeline
+
+        return PredecoderPipeline.from_task(task, model=model, dem=dem, device=device,
+                                            correlated=name.endswith("-correlated"))
     return MatchingDecoder.named(name, task.dem() if dem is None else dem)
 
 
@@ -53,7 +62,7 @@ def make_decoder(
 # plugin (sinter hands over only the DEM) need. A DEM keeps the circuit's DETECTOR(x, y, t)
 # coordinates, so a decoder that needs the layout can take it from there. Extend both this
 # tuple and make_decoder_for_dem when a registered decoder can be built that way.
-DEM_DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS
+DEM_DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS + PREDECODER_DECODERS
 
 
 def make_decoder_for_dem(name: str, dem: stim.DetectorErrorModel) -> BatchDecoder:
@@ -70,4 +79,8 @@ def make_decoder_for_dem(name: str, dem: stim.DetectorErrorModel) -> BatchDecode
     if name not in DEM_DECODER_NAMES:
         raise ValueError(f"decoder={name!r} cannot be built from a detector error model alone; "
                          f"choose one of {', '.join(DEM_DECODER_NAMES)}")
+    if name in PREDECODER_DECODERS:  # the shipped default model; layout from the DEM
+        from pipelines.predecoder_pipeline import PredecoderPipeline
+
+        return PredecoderPipeline.from_dem(dem, correlated=name.endswith("-correlated"))
     return MatchingDecoder.named(name, dem)
