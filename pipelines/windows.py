@@ -435,18 +435,20 @@ class WindowWorker:
         if self.prepass is not None:
             dets, flip = self._prepass(window, dets, c0, c1)
         graph = self.graphs.for_window(window)
+        sid, pairs = _committed_pairs(graph, dets, c0, c1)  # (K,), (K, 2) local
+        obs = graph.edge_obs_of(pairs)
+        masks = np.zeros(dets.shape[0], dtype=np.int64)
+        np.bitwise_xor.at(masks, sid, obs)
+        flip ^= (masks[:, None] >> np.arange(self.num_observables)) & 1 == 1
         toggles = np.zeros_like(dets)
-        edges: list[np.ndarray] = []
-        for s in range(dets.shape[0]):
-            pairs = _committed_pairs(graph, dets[s], c0, c1)
-            flip[s] ^= _obs_bits(graph.edge_obs_of(pairs), self.num_observables)
-            ends = pairs.ravel()
-            ends = ends[(ends != BOUNDARY) & ((ends < c0) | (ends >= c1))]
-            np.bitwise_xor.at(toggles[s], ends, True)
-            if return_edges:
-                edges.append(np.where(pairs == BOUNDARY, BOUNDARY, pairs + lo))
-        return WindowResult(index, flip, toggles, time.perf_counter() - t0,
-                            tuple(edges) if return_edges else None)
+        ends = pairs.ravel()
+        outside = (ends != BOUNDARY) & ((ends < c0) | (ends >= c1))
+        np.bitwise_xor.at(toggles, (np.repeat(sid, 2)[outside], ends[outside]), True)
+        edges = None
+        if return_edges:
+            glob = np.where(pairs == BOUNDARY, BOUNDARY, pairs + lo)
+            edges = tuple(glob[sid == s] for s in range(dets.shape[0]))
+        return WindowResult(index, flip, toggles, time.perf_counter() - t0, edges)
 
     def _prepass(self, window: Window, dets: np.ndarray, c0: int,
                  c1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -508,25 +510,29 @@ class WindowWorker:
         return out
 
 
-def _committed_pairs(graph: WindowGraph, dets: np.ndarray, c0: int, c1: int) -> np.ndarray:
-    """One shot's matched pairs that touch the commit region, duplicates cancelled."""
-    if not dets.any():
-        return np.zeros((0, 2), dtype=np.int64)
-    pairs = np.asarray(graph.matching.decode_to_edges_array(dets), dtype=np.int64)
-    if not len(pairs):
-        return pairs.reshape(0, 2)
-    a, b = _ordered(pairs)
+def _committed_pairs(graph: WindowGraph, dets: np.ndarray, c0: int,
+                     c1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Matched pairs touching the commit region, all shots: (shot ids (K,), pairs (K, 2)).
+
+    Pairs are ordered (a < b, boundary -1 second); an edge matched twice in a shot cancels.
+    """
+    found, shots = [], []
+    for s in np.flatnonzero(dets.any(axis=1)):
+        p = graph.matching.decode_to_edges_array(dets[s])
+        if len(p):
+            found.append(np.asarray(p, dtype=np.int64))
+            shots.append(np.full(len(p), s, dtype=np.int64))
+    if not found:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64)
+    a, b = _ordered(np.concatenate(found))
+    sid = np.concatenate(shots)
     touch = ((a >= c0) & (a < c1)) | ((b >= c0) & (b < c1))
-    keys, counts = np.unique(a[touch] * (graph.num_detectors + 1) + (b[touch] + 1),
+    n = graph.num_detectors + 1
+    keys, counts = np.unique((sid[touch] * n + a[touch]) * n + (b[touch] + 1),
                              return_counts=True)
     keys = keys[counts % 2 == 1]
-    b_out = keys % (graph.num_detectors + 1) - 1
-    return np.stack([keys // (graph.num_detectors + 1), b_out], axis=1)
-
-
-def _obs_bits(masks: np.ndarray, num_obs: int) -> np.ndarray:
-    total = int(np.bitwise_xor.reduce(masks)) if len(masks) else 0
-    return np.array([(total >> k) & 1 for k in range(num_obs)], dtype=bool)
+    pairs = np.stack([(keys // n) % n, keys % n - 1], axis=1)
+    return keys // (n * n), pairs
 
 
 def _check_dets(dets: np.ndarray, num: int, name: str) -> np.ndarray:
