@@ -41,21 +41,23 @@ def clamp_probabilities(
     high = prob > 0.5 - eps
     if nan.any() or low.any() or high.any():
         worst = prob[~nan][np.argmax(np.abs(prob[~nan] - 0.25))] if (~nan).any() else np.nan
+        count = int(nan.sum() + low.sum() + high.sum())
         log.warning("clamped %d of %d %s to [%g, %g] (%d undefined, %d low, %d high; most "
-                    "extreme %.3g): sampling noise on small probabilities, too few shots or a "
-                "model mismatch", int(nan.sum() +
-                    low.sum() + high.sum()), prob.size, what, p_min, 0.5 - eps,
+                    "extreme %.3g): sampling noise on small probabilities, too few shots or "
+                    "a model mismatch", count, prob.size, what, p_min, 0.5 - eps,
                     int(nan.sum()), int(low.sum()), int(high.sum()), worst)
     return np.clip(np.where(nan, p_min, prob), p_min, 0.5 - eps)
 
 
 def matching_dem(
-    estimate: NoiseEstimate, *, correlated: bool = False, p_min: float = DEFAULT_P_MIN,
-    eps: float = DEFAULT_EPS,
+    estimate: NoiseEstimate, *, correlated: bool = False, edges: str = "pairwise",
+    p_min: float = DEFAULT_P_MIN, eps: float = DEFAULT_EPS,
 ) -> stim.DetectorErrorModel:
     """The DEM a matcher should be built from, carrying the estimate's probabilities.
 
-    Uncorrelated: one mechanism per graph edge (``MatchingGraph.to_dem``). Correlated: the
+    Uncorrelated: one mechanism per graph edge (``MatchingGraph.to_dem``) with the
+    estimate's ``pair_prob`` (``edges='pairwise'``, the default: measured best for
+    uncorrelated matching) or its ``edge_prob`` (``edges='estimate'``). Correlated: the
     structure's decomposed mechanisms ("D1 D2 ^ D5 D7") with their learned probabilities, for
     ``pymatching.Matching.from_detector_error_model(..., enable_correlations=True)``; needs a
     'mechanisms' estimate.
@@ -70,8 +72,13 @@ def matching_dem(
         >>> matching_dem(est, correlated=True).num_detectors == task.dem().num_detectors
         True
     """
+    if edges not in ("pairwise", "estimate"):
+        raise ValueError(f"edges={edges!r} must be 'pairwise' or 'estimate'")
     if not correlated:
-        prob = clamp_probabilities(estimate.edge_prob, p_min=p_min, eps=eps)
+        chosen = estimate.pair_prob if edges == "pairwise" else estimate.edge_prob
+        if chosen is None:
+            raise ValueError("this estimate carries no pair_prob; use edges='estimate'")
+        prob = clamp_probabilities(chosen, p_min=p_min, eps=eps)
         return estimate.structure.graph.to_dem(prob)
     if estimate.mechanism_prob is None:
         raise ValueError(f"correlated matching needs mechanism probabilities; method="
@@ -105,11 +112,9 @@ def uniform_dem(
 
     Examples:
         >>> dem = stim.DetectorErrorModel("error(0.1) D0 D1\\nerror(0.2) D1")
-        >>> print(uniform_dem(NoiseStructure.from_dem(dem), p=0.05).flattened())
-        error(0.05) D0 D1
-        error(0.05) D1
-        detector D0
-        detector D1
+        >>> out = uniform_dem(NoiseStructure.from_dem(dem), p=0.25)
+        >>> [inst.args_copy() for inst in out if inst.type == "error"]
+        [[0.25], [0.25]]
     """
     if not 0 < p < 0.5:
         raise ValueError(f"p={p} must be in (0, 0.5)")

@@ -8,6 +8,7 @@ JSON object (add fields, never rename)::
      "structure_fingerprint": "...",          # DEM targets without probabilities
      "edges": [[a, b, obs_mask], ...],        # b = -1: boundary edge
      "edge_prob": [...],                      # raw estimates (clamped when a DEM is built)
+     "pair_prob": [...],                      # two-point edges: the uncorrelated matcher's
      "mechanisms": ["D0 D1 ^ D5 D7", ...],    # 'mechanisms' method only: decomposed DEM
      "mechanism_prob": [...],
      "source": {...}}                         # how the samples were obtained
@@ -48,6 +49,7 @@ class NoiseWeights:
     mechanisms: tuple[str, ...] | None = None
     mechanism_prob: np.ndarray | None = None
     source: dict = field(default_factory=dict)
+    pair_prob: np.ndarray | None = None  # (E,) two-point edges (uncorrelated matching)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -60,6 +62,9 @@ class NoiseWeights:
         if self.edges.size and (self.edges[:, :2].max() >= self.num_detectors):
             raise ValueError(f"an edge names detector {int(self.edges[:, :2].max())}; "
                              f"num_detectors={self.num_detectors}")
+        if self.pair_prob is not None and self.pair_prob.shape != self.edge_prob.shape:
+            raise ValueError(f"pair_prob has {self.pair_prob.size} entries for "
+                             f"{self.edges.shape[0]} edges")
         if (self.mechanisms is None) != (self.mechanism_prob is None) or (
                 self.mechanisms is not None and len(self.mechanisms) != len(self.mechanism_prob)):
             raise ValueError("mechanisms and mechanism_prob must both be given, equally long")
@@ -74,7 +79,7 @@ class NoiseWeights:
                                for inst in est.structure.dem.flattened() if inst.type == "error")
         return cls(est.method, est.shots, g.num_detectors, g.num_observables,
                    est.structure.fingerprint, edges, np.asarray(est.edge_prob, dtype=float),
-                   mechanisms, est.mechanism_prob, dict(source or {}))
+                   mechanisms, est.mechanism_prob, dict(source or {}), est.pair_prob)
 
     def check_detectors(self, num_detectors: int, *, what: str = "the circuit") -> None:
         """Raise ValueError naming both counts when they differ."""
@@ -95,10 +100,11 @@ class NoiseWeights:
             lines += [f"detector D{k}" for k in range(self.num_detectors)]
             lines += [f"logical_observable L{k}" for k in range(self.num_observables)]
             return stim.DetectorErrorModel("\n".join(lines))
+        prob = self.edge_prob if self.pair_prob is None else self.pair_prob
         graph = MatchingGraph(self.num_detectors, self.num_observables, self.edges[:, :2].copy(),
-                              self.edges[:, 2].copy(), self.edge_prob,
-                              tuple((k,) for k in range(len(self.edges))), self.edge_prob)
-        return graph.to_dem(clamp_probabilities(self.edge_prob, p_min=p_min))
+                              self.edges[:, 2].copy(), prob,
+                              tuple((k,) for k in range(len(self.edges))), prob)
+        return graph.to_dem(clamp_probabilities(prob, p_min=p_min))
 
     def to_json(self) -> dict:
         out = {"format": FORMAT, "format_version": FORMAT_VERSION, "method": self.method,
@@ -107,6 +113,8 @@ class NoiseWeights:
                "structure_fingerprint": self.structure_fingerprint,
                "edges": self.edges.tolist(), "edge_prob": _floats(self.edge_prob),
                "source": self.source}
+        if self.pair_prob is not None:
+            out["pair_prob"] = _floats(self.pair_prob)
         if self.mechanisms is not None:
             out["mechanisms"] = list(self.mechanisms)
             out["mechanism_prob"] = _floats(self.mechanism_prob)
@@ -124,7 +132,8 @@ class NoiseWeights:
                        np.array(obj["edges"], dtype=np.int64).reshape(-1, 3),
                        _array(obj["edge_prob"]), None if mech is None else tuple(mech),
                        None if mech is None else _array(obj["mechanism_prob"]),
-                       dict(obj.get("source", {})))
+                       dict(obj.get("source", {})),
+                       None if obj.get("pair_prob") is None else _array(obj["pair_prob"]))
         except KeyError as exc:
             raise ValueError(f"weights file lacks field {exc.args[0]!r}") from exc
 

@@ -59,6 +59,8 @@ def test_learn_noise_from_sample_and_circuit_files_equals_library(tmp_path, caps
     got = load_weights(out)
     want = estimate_noise([dets], structure=NoiseStructure.from_circuit(task.circuit()))
     np.testing.assert_array_equal(got.edge_prob, want.edge_prob)
+    np.testing.assert_array_equal(got.pair_prob, want.pair_prob)  # the uncorrelated weights
+    np.testing.assert_array_equal(got.mechanism_prob, want.mechanism_prob)
     assert got.shots == 5000 and got.source["format"] == "b8"
 
 
