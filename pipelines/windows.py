@@ -35,6 +35,7 @@ tested against the full DEM), so a 10000-round experiment never builds its full 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -412,7 +413,10 @@ class WindowWorker:
         self.task, self.plan, self.prepass = task, plan, prepass
         self.graphs = WindowGraphs(task, plan, full=full_graph, template=template)
         self.layout = self.graphs.layout
-        self.num_observables = 1
+
+    @property
+    def num_observables(self) -> int:
+        return self.graphs.template_graph.num_observables
 
     def window_range(self, window: Window) -> tuple[int, int]:
         """Global detector range ``[lo, hi)`` of the window."""
@@ -423,8 +427,6 @@ class WindowWorker:
 
         For a B window, ``dets`` must already carry the artificial defects of its A windows.
         """
-        import time
-
         t0 = time.perf_counter()
         window = self.plan.windows[index]
         lo, hi = self.window_range(window)
