@@ -72,7 +72,7 @@ def execute(args: argparse.Namespace) -> int:
     source = None
     if args.input is not None:
         source = RoundSource.from_file(args.input, task=config.task(), cycle_us=config.cycle_us)
-    prepass = None
+    prepass, pool = None, None
     if args.predecoder is not None:
         from pipelines.windows import PredecoderPrepass
 
@@ -90,6 +90,8 @@ def execute(args: argparse.Namespace) -> int:
                                     progress=bar.update)
     out = {"version": __version__, "task": config.task().metadata(seed=config.seed),
            **result.to_json()}
+    if pool is not None:
+        out["ray_nodes"] = len({node for node, _ in pool.placement})
     if prepass is not None:
         out["predecoder"] = str(args.predecoder)
         out["decoders"] = {"predecoder+windowed-pymatching": out["decoders"].pop(
