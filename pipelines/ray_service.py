@@ -21,7 +21,8 @@ from functools import lru_cache
 import numpy as np
 
 from pipelines.stream import StreamConfig
-from pipelines.windows import Prepass, WindowGraphs, WindowResult, WindowWorker
+from pipelines.window_graphs import WindowGraphs
+from pipelines.windows import Prepass, WindowResult, WindowWorker
 from qec import pack_bits, unpack_bits
 
 MAX_RESTARTS = 4

@@ -5,14 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.windows import (
-    SliceLayout,
-    WindowedDecoder,
-    WindowGraphs,
-    WindowPlan,
-    WindowWorker,
-    restrict_graph,
-)
+from pipelines.window_graphs import SliceLayout, WindowGraphs, restrict_graph
+from pipelines.windows import WindowedDecoder, WindowPlan, WindowWorker
 from qec import MatchingDecoder, MatchingGraph, NoiseModel, Task, sample_detectors, unpack_bits
 
 
@@ -249,7 +243,7 @@ def test_predecoder_prepass_commits_exact_corrections_inside_each_block():
                 lay = pre.edge_layout()
                 tpl = SliceLayout(pre.layout.n_first, pre.layout.n_bulk, pre.layout.n_last,
                                   pre.template_slices)
-                from pipelines.windows import _template_offset
+                from pipelines.window_graphs import _template_offset
 
                 shift = pre.layout.start(window.commit_lo) - tpl.start(_template_offset(
                     window.commit_lo, window.commit_hi, 31, pre.template_slices))
