@@ -165,3 +165,16 @@ def test_reweighted_matchers_decode_like_the_true_dem_and_beat_uniform():
     assert errors["est"] < 1.10 * errors["true"]
     assert errors["est-c"] < 1.10 * errors["true-c"]
     assert errors["uniform"] > 1.25 * errors["est"]
+
+
+@pytest.mark.gpu
+def test_torch_cuda_backend_agrees_with_numpy():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    task = Task(distance=5, noise=NoiseModel.uniform(0.01))
+    structure = NoiseStructure.from_task(task)
+    chunks = list(sample(task.circuit(), shots=20_000, seed=1))
+    a = count_parities(chunks, structure=structure, backend="numpy")
+    b = count_parities(chunks, structure=structure, backend="torch", device="cuda")
+    np.testing.assert_array_equal(a.odd, b.odd)
