@@ -15,7 +15,12 @@ from pathlib import Path
 import numpy as np
 import stim
 
-from pipelines.decoders import DEM_DECODER_NAMES, make_decoder_for_dem, validate_decoder_names
+from pipelines.decoders import (
+    DEM_DECODER_NAMES,
+    PREDECODER_DECODERS,
+    make_decoder_for_dem,
+    validate_decoder_names,
+)
 from qec import (
     SAMPLE_FORMATS,
     DecodeStats,
@@ -46,6 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="b8, 01 or dets (default: from the extension)")
     p.add_argument("--decoder", required=True, help=f"one of {', '.join(DEM_DECODER_NAMES)}")
     p.add_argument("--out", type=Path, required=True, help="predicted observable flips (b8)")
+    p.add_argument("--model", default=None,
+                   help="pre-decoder weights: small, fast, accurate or a .safetensors file "
+                        "(default: the shipped model; predecoder+... decoders only)")
     p.add_argument("--rounds", type=int, default=None,
                    help="rounds for the LER per round (default: from the circuit's layout)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -57,12 +65,16 @@ def execute(args: argparse.Namespace) -> int:
     if args.decoder not in DEM_DECODER_NAMES:
         raise ValueError(f"--decoder={args.decoder!r} cannot decode an arbitrary circuit; "
                          f"choose one of {', '.join(DEM_DECODER_NAMES)}")
+    if args.model is not None and args.decoder not in PREDECODER_DECODERS:
+        raise ValueError(f"--model={args.model!r} applies to the pre-decoder only; "
+                         f"--decoder={args.decoder!r} does not use one")
     if args.append_observables and args.obs is not None:
         raise ValueError("--obs and --append-observables both give the observables; use one")
     circuit = _read_circuit(args.circuit)
     dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args.rounds, circuit)
-    decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit))
+    decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit),
+                                   model=args.model)
     _check_writable(args.out)
     start = time.perf_counter()
     predictions = np.concatenate([decoder.decode_batch(dets[i:i + DECODE_CHUNK_SHOTS])

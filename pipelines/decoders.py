@@ -65,8 +65,13 @@ def make_decoder(
 DEM_DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS + PREDECODER_DECODERS
 
 
-def make_decoder_for_dem(name: str, dem: stim.DetectorErrorModel) -> BatchDecoder:
+def make_decoder_for_dem(
+    name: str, dem: stim.DetectorErrorModel, *, model: str | Path | None = None
+) -> BatchDecoder:
     """Build decoder ``name`` for an arbitrary circuit's decomposed DEM (no Task).
+
+    ``model`` (a preset name or a weights path; default: the shipped model) applies to the
+    pre-decoder decoders only.
 
     Examples:
         >>> from qec import circuit_dem, memory_circuit, NoiseModel
@@ -79,8 +84,9 @@ def make_decoder_for_dem(name: str, dem: stim.DetectorErrorModel) -> BatchDecode
     if name not in DEM_DECODER_NAMES:
         raise ValueError(f"decoder={name!r} cannot be built from a detector error model alone; "
                          f"choose one of {', '.join(DEM_DECODER_NAMES)}")
-    if name in PREDECODER_DECODERS:  # the shipped default model; layout from the DEM
+    if name in PREDECODER_DECODERS:  # layout from the DEM's DETECTOR(x, y, t) coordinates
         from pipelines.predecoder_pipeline import PredecoderPipeline
 
-        return PredecoderPipeline.from_dem(dem, correlated=name.endswith("-correlated"))
+        return PredecoderPipeline.from_dem(dem, model=model,
+                                           correlated=name.endswith("-correlated"))
     return MatchingDecoder.named(name, dem)

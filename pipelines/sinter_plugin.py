@@ -20,6 +20,7 @@ all a layout-aware decoder needs. Each worker process builds the decoder once pe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import sinter
@@ -28,12 +29,17 @@ import stim
 from pipelines.decoders import DEM_DECODER_NAMES, BatchDecoder, make_decoder_for_dem
 
 
-def sinter_decoders() -> dict[str, sinter.Decoder]:
+def sinter_decoders(*, model: str | Path | None = None) -> dict[str, sinter.Decoder]:
     """``{name: sinter.Decoder}`` for every registered qecpipe decoder sinter lacks.
 
     Names sinter already has built in (``pymatching``, ``pymatching-correlated``) are left
     out, so sinter's own implementation keeps those names. Building is lazy: nothing is
     loaded until a worker compiles a decoder for a task.
+
+    Args:
+        model: pre-decoder weights, a preset name or a .safetensors path (default: the
+            shipped model). sinter's ``--custom_decoders_module_function`` calls this with no
+            arguments; from Python, pass a model to compare weights.
 
     Examples:
         >>> import sinter
@@ -42,13 +48,17 @@ def sinter_decoders() -> dict[str, sinter.Decoder]:
         >>> "pymatching" in sinter_decoders()  # sinter's built-in keeps that name
         False
     """
-    return {name: SinterDecoder(name=name) for name in DEM_DECODER_NAMES
+    model = None if model is None else str(model)
+    return {name: SinterDecoder(name=name, model=model) for name in DEM_DECODER_NAMES
             if name not in sinter.BUILT_IN_DECODERS}
 
 
 @dataclass(frozen=True)
 class SinterDecoder(sinter.Decoder):
     """The registered qecpipe decoder ``name`` behind sinter's Decoder interface (picklable).
+
+    ``model``: pre-decoder weights (preset name or .safetensors path; None = shipped default),
+    ignored by the matching decoders.
 
     Examples:
         >>> from qec import NoiseModel, Task
@@ -60,14 +70,17 @@ class SinterDecoder(sinter.Decoder):
     """
 
     name: str
+    model: str | None = None
 
     def __post_init__(self) -> None:
         if self.name not in DEM_DECODER_NAMES:
             raise ValueError(f"name={self.name!r} is not a qecpipe decoder that can be built "
                              f"from a DEM; choose one of {', '.join(DEM_DECODER_NAMES)}")
+        if self.model is not None and not isinstance(self.model, str):
+            raise TypeError(f"model={self.model!r} must be a preset name or a path string")
 
     def compile_decoder_for_dem(self, *, dem: stim.DetectorErrorModel) -> sinter.CompiledDecoder:
-        return _CompiledDecoder(make_decoder_for_dem(self.name, dem))
+        return _CompiledDecoder(make_decoder_for_dem(self.name, dem, model=self.model))
 
 
 class _CompiledDecoder(sinter.CompiledDecoder):

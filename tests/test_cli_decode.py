@@ -186,3 +186,30 @@ def test_rejects_a_circuit_without_a_matching_graph(tmp_path, capsys):
     _rejected(capsys, _decode(hyper, dets, out), "hyper.stim", "no matching graph",
               "Failed to decompose errors")
     assert not out.exists()
+
+
+def test_predecoder_from_the_circuit_file_matches_the_task_pipeline(tmp_path, circuit,
+                                                                   circuit_path, files, capsys):
+    from pipelines.predecoder_pipeline import PredecoderPipeline
+
+    dets_path, obs_path = files["b8"]
+    out = tmp_path / "pred.b8"
+    rc = main(["decode", "--circuit", str(circuit_path), "--dets", str(dets_path), "--obs",
+               str(obs_path), "--decoder", "predecoder+pymatching", "--out", str(out), "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    task = Task(distance=3, rounds=3, noise=NoiseModel.uniform(0.01))  # the fixture's circuit
+    dets = stim.read_shot_data_file(path=str(dets_path), format="b8", bit_packed=True,
+                                    num_detectors=circuit.num_detectors)
+    expected = PredecoderPipeline.from_task(task).decode_batch(dets)
+    written = stim.read_shot_data_file(path=str(out), format="b8", num_observables=1,
+                                       bit_packed=True)
+    np.testing.assert_array_equal(written, expected)
+    obs = stim.read_shot_data_file(path=str(obs_path), format="b8", num_observables=1,
+                                   bit_packed=True)
+    assert report["errors"] == int(np.count_nonzero(expected != obs))
+
+
+def test_model_is_refused_for_a_matching_decoder(tmp_path, circuit_path, files, capsys):
+    rc = _decode(circuit_path, files["b8"][0], tmp_path / "p.b8", "--model", "small")
+    _rejected(capsys, rc, "--model='small' applies to the pre-decoder only")
