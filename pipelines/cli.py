@@ -1,4 +1,6 @@
-"""The ``qecpipe`` command: one ``main(argv)`` dispatching to a module per subcommand.
+"""qecpipe: surface-code decoding with stim, an AI pre-decoder, PyMatching, noise learning and Ray.
+
+One ``main(argv)`` dispatches to a module per subcommand.
 
 Bad input exits with code 2 and one line naming the value and what is allowed.
 """
@@ -24,7 +26,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipelines import __version__
+
     parser = _Parser(prog="qecpipe", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"qecpipe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     cli_run.add_parser(sub)
     cli_decode.add_parser(sub)
