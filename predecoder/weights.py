@@ -75,6 +75,7 @@ def save_weights(path: str | Path, net: torch.nn.Module, *, preset: str | None =
     tensors.update(extra_tensors or {})
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"qecpipe": json.dumps(meta, sort_keys=True)})
+    Path(path).chmod(0o644)   # safetensors writes 0600; weights are meant to be shipped/shared
 
 
 def read_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
