@@ -14,7 +14,7 @@ from pipelines.run import RunResult, run_task
 from qec import NOISE_NAMES, NoiseModel, Task
 
 DEFAULT_DECODERS = ("pymatching", "predecoder+pymatching")
-DEFAULT_SHOTS = 5_000
+DEFAULT_SHOTS = 8_000
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
