@@ -436,11 +436,16 @@ def _say_eval(ev) -> None:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    path.write_text(json.dumps(_no_inf(obj), indent=2, sort_keys=True) + "\n")
     print(f"wrote {path.relative_to(REPO_ROOT)}")
 
 
-def _json_default(x):
-    if isinstance(x, float) and math.isinf(x):
-        return "inf"
-    raise TypeError(f"cannot serialise {type(x)}")
+def _no_inf(obj):
+    """Strict JSON: an infinite SDR (nothing left after the pre-decoder) becomes null."""
+    if isinstance(obj, float) and math.isinf(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _no_inf(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_no_inf(v) for v in obj]
+    return obj

@@ -104,6 +104,7 @@ class _Progress:
 
     def __init__(self, total: int) -> None:
         self.total = total
+        self.last_check = ""
 
     def __enter__(self) -> _Progress:
         from rich.console import Console
@@ -119,9 +120,9 @@ class _Progress:
     def update(self, record: dict) -> None:
         info = f"loss {record['loss']:.4f}"
         if "eval_pm_errors" in record:
-            self.last = (f" | held-out PM {record['eval_pm_errors']} vs pre+PM "
+            self.last_check = (f" | held-out PM {record['eval_pm_errors']} vs pre+PM "
                          f"{record['eval_pre_errors']} errors, SDR {record['eval_sdr']:.2f}")
-        info += getattr(self, "last", "")
+        info += self.last_check
         self.progress.update(self.task, completed=record["step"], info=info)
 
     def __exit__(self, *exc) -> None:

@@ -154,22 +154,18 @@ def _unpack(packed: np.ndarray, num_bits: int, device: str):
 
 def _pack(bits) -> np.ndarray:
     """torch bool (S, n) on any device -> numpy packed uint8 (S, ceil(n/8))."""
+    import torch
+
     if bits.device.type == "cuda":
         cupy = _cupy()
         if cupy is not None:  # cupy.packbits has no axis: pad rows to whole bytes, flatten
             s, n = bits.shape
             width = (n + 7) // 8
             padded = cupy.zeros((s, width * 8), dtype=cupy.uint8)
-            padded[:, :n] = cupy.from_dlpack(bits.to(dtype=_torch_uint8()).contiguous())
+            padded[:, :n] = cupy.from_dlpack(bits.to(dtype=torch.uint8).contiguous())
             return cupy.asnumpy(cupy.packbits(padded.reshape(-1), bitorder="little")
                                 .reshape(s, width))
     return np.packbits(bits.cpu().numpy(), axis=1, bitorder="little")
-
-
-def _torch_uint8():
-    import torch
-
-    return torch.uint8
 
 
 def _cupy():
