@@ -343,7 +343,7 @@ def curve(*, shots: int, meta: dict, suffix: str) -> None:
     from qec import NoiseModel, Task
 
     task = Task(distance=9, basis="X", noise=NoiseModel.uniform(0.006))
-    rows = []
+    rows, csv_lines = [], []
     for path in sorted(SNAPSHOTS.glob("step*.safetensors")):
         loaded = load_weights(path)
         ev = evaluate(loaded.net, task, shots=shots, seed=90_001, thresholds=CURVE_THRESHOLDS,
@@ -356,6 +356,7 @@ def curve(*, shots: int, meta: dict, suffix: str) -> None:
                    for p in ev.points]}
         t0 = ev.point(0.0, "threshold")
         row["ratio_t0"], row["sdr_t0"] = t0.errors / max(ev.pm_errors, 1), _finite(ev.sdr(t0))
+        csv_lines += _curve_sinter_lines(ev, row)
         rows.append(row)
         print(f"curve {path.name}: shots seen {row['shots_seen']}, PM {ev.pm_errors}, "
               f"pre+PM@0 {t0.errors} (ratio {row['ratio_t0']:.2f}), SDR {row['sdr_t0']}",
@@ -366,10 +367,28 @@ def curve(*, shots: int, meta: dict, suffix: str) -> None:
            "caveat": "snapshots of ONE run with one cosine schedule, not independent runs at "
                      "equal budget: late snapshots also gain from the learning-rate decay"}
     stem = f"predecoder_curve{suffix}"
+    _write_csv(RESULTS / f"{stem}.csv", csv_lines, meta)
     _write_json(RESULTS / f"{stem}.json", {"meta": meta, "task": task.metadata(seed=90_001),
                                            "rows": rows, "extrapolation": fit})
     if rows:
         _plot_curve(rows, fit, RESULTS / f"{stem}.png", meta)
+
+
+def _curve_sinter_lines(ev, row: dict) -> list[str]:
+    """PM and pre+PM (every commit point) of one snapshot, as sinter rows."""
+    from qec import DecodeStats, sinter_rows
+
+    meta = {**ev.task.metadata(seed=90_001), "snapshot": row["snapshot"],
+            "training_shots_seen": row["shots_seen"]}
+    lines = sinter_rows([DecodeStats("pymatching", ev.shots, ev.pm_errors, ev.pm_seconds,
+                                     ev.task.rounds)],
+                        circuit=ev.task.circuit(), dem=ev.task.dem(), json_metadata=meta)
+    for p in ev.points:
+        stats = DecodeStats(f"predecoder+pymatching@{p.rule}>{p.threshold:g}", ev.shots,
+                            p.errors, ev.net_seconds + p.matching_seconds, ev.task.rounds)
+        lines += sinter_rows([stats], circuit=ev.task.circuit(), dem=ev.task.dem(),
+                             json_metadata=meta)
+    return lines
 
 
 def _extrapolate(rows: list[dict]) -> dict:
