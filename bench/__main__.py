@@ -5,6 +5,7 @@
     python -m bench predecoder [--quick]    # pre-decoder LER, SDR, timing (bench/predecoder.py)
     python -m bench noise [--quick]         # noise learning (bench/noise_learning.py)
     python -m bench streaming [--quick]     # Ray streaming throughput (bench/streaming.py)
+    python -m bench figures                 # summary figures from the JSON (bench/figures.py)
 
 Arguments after the suite name go to the suite's ``main(argv) -> int`` unchanged; with ``all``
 each suite gets them, so use only flags every suite knows (``--quick``). Run from the
@@ -25,6 +26,7 @@ SUITES = {
     "predecoder": "bench.predecoder",
     "noise": "bench.noise_learning",
     "streaming": "bench.streaming",
+    "figures": "bench.figures",  # last: draws summary figures from the suites' JSON
 }
 EXIT_MISSING = 2
 
