@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="formulation,noharm,curve")
     parser.add_argument("--max-errors", type=int, default=100)
     parser.add_argument("--calibration-shots", type=int, default=6000)
+    parser.add_argument("--curve-shots", type=int, default=12000,
+                        help="shots per snapshot for the learning curve (same shots for all)")
     args = parser.parse_args(argv)
     import torch
 
@@ -77,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       suffix=suffix)
         paper_side_by_side(rows, meta=meta, suffix=suffix)
     if "curve" in parts:
-        curve(shots=400 if args.quick else 4000, meta=meta, suffix=suffix)
+        curve(shots=400 if args.quick else args.curve_shots, meta=meta, suffix=suffix)
     return 0
 
 
