@@ -11,6 +11,9 @@ Reads bench/results/{baseline,predecoder_noharm,streaming}.json and writes:
 - summary_streaming.png: streaming throughput (rounds/s) vs workers per d, and the backlog of
   the d = 13, 10^4-round, 1 µs-cycle run.
 
+- predecoder_curve.md: the learning-curve table and its extrapolation;
+- predecoder_recipe.md: how the shipped pre-decoder was trained (from its weights' JSON).
+
 Each PNG gets a provenance sidecar naming the JSON files it was drawn from.
 """
 
@@ -123,6 +126,53 @@ def plot_streaming(streaming: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def curve_markdown(curve: dict) -> str:
+    """The learning curve (d=9, p=0.006) as a table, with the power-law extrapolation."""
+    rows = sorted(curve["rows"], key=lambda r: r["shots_seen"])
+    best = [min(p["ratio"] for p in r["points"]) for r in rows]
+    def row(label: str, cells) -> str:
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    lines = [f"Same {rows[0]['shots']:,} shots for every snapshot (PM: {rows[0]['pm_errors']} "
+             "errors). Ratio = pre+PM errors / PM errors (below 1 is better than PyMatching).",
+             "", row("training shots seen", (f"{r['shots_seen']:,}" for r in rows)),
+             "|---|" + "---|" * len(rows),
+             row("ratio, commit at logit > 0", (f"{r['ratio_t0']:.2f}" for r in rows)),
+             row("SDR, commit at logit > 0", (f"{r['sdr_t0']:.2f}" for r in rows)),
+             row("best ratio over thresholds (optimistic)", (f"{b:.2f}" for b in best)), ""]
+    for key, label in (("all_snapshots", "all snapshots"),
+                       ("without_first_snapshot", "all but the first snapshot")):
+        fit = curve["extrapolation"][key]
+        lines.append(f"- Fit over {label} (ratio ∝ shots^{fit['b']:.3f}): ratio 1 at "
+                     f"{fit['shots_for_ratio_1']:.2g} shots, 1.1x better than PM at "
+                     f"{fit['shots_for_1.1x_better']:.2g} shots.")
+    lines.append(f"- Caveat: {curve['extrapolation']['caveat']}.")
+    return "\n".join(lines) + "\n"
+
+
+def recipe_markdown(recipe: dict) -> str:
+    """How a shipped model was trained, from its weights' JSON sidecar."""
+    t, hw = recipe["training"], recipe["hardware"]
+    cal = t["calibration"]
+    rows = [("weights", f"predecoder/weights/{recipe['weights']}"),
+            ("architecture", f"preset `{recipe['preset']}`, Conv3d widths "
+             f"{', '.join(map(str, recipe['widths']))} + output conv, R = "
+             f"{recipe['receptive_field']}"),
+            ("training data", f"{t['noise']} noise, p log-uniform in [{t['p_min']}, "
+             f"{t['p_max']}], d in {{{', '.join(map(str, t['distances']))}}}, rounds = d, "
+             f"bases {', '.join(t['bases'])}; generated on the fly by stim"),
+            ("steps / shots seen", f"{t['steps']:,} / {t['shots_seen']:,} (batch {t['batch']}, "
+             f"lr {t['lr']})"),
+            ("hardware / time", f"{t['device']} ({hw['cpu_model']}, {hw['cpu_cores']} cores, "
+             f"GPU: {hw['gpu']}), {t['train_seconds']:,.0f} s of training"),
+            ("commit rule", f"{cal['commit_rule']}, logit > {cal['threshold']}: {cal['rule']} "
+             f"({cal['points']}, {cal['shots_per_point']:,} held-out shots per point)")]
+    lines = ["| field | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
+             "Retrain (the commands that produced it):", "", "```bash",
+             *recipe["retrain"], "```"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench figures", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="accepted for `bench all`; no-op")
@@ -138,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary_stages.png": (plot_stages, (noharm,)),
         "summary_streaming.png": (plot_streaming, (_load(args.results, "streaming.json"),)),
     }
+    (args.results / "predecoder_curve.md").write_text(
+        curve_markdown(_load(args.results, "predecoder_curve.json")))
+    recipe = json.loads((REPO_ROOT / "predecoder" / "weights" / "small.json").read_text())
+    (args.results / "predecoder_recipe.md").write_text(recipe_markdown(recipe))
     for name, (draw, inputs) in outputs.items():
         draw(*inputs, args.results / name)
         write_sidecar(args.results / name, {**meta, "drawn_from": [
