@@ -63,10 +63,29 @@ def render_table(result) -> None:
         bound = "< " if s.ler_is_upper_bound else ""
         table.add_row(name, str(s.errors), format_rate(s), f"{bound}{s.ler_per_round:.2e}",
                       f"{s.us_per_round:.2f}", f"{s.shots / max(s.seconds, 1e-9):,.0f}")
-        for key, value in sorted(result.extra.get(name, {}).items()):
-            table.add_row(f"  {key}", "", "", "", f"{value:.3g}", "")
     # Piped output (logs, CI) gets a fixed width so rows never wrap mid-number.
-    Console(width=None if sys.stdout.isatty() else 132).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 132)
+    console.print(table)
+    stages = _stage_table(result)
+    if stages is not None:
+        console.print(stages)
+
+
+def _stage_table(result):
+    """Per-stage metrics of composed decoders (pre-decoder, matching, SDR), if any."""
+    from rich.table import Table
+
+    extras = {name: m for name, m in result.extra.items() if m}
+    if not extras:
+        return None
+    keys = sorted({k for m in extras.values() for k in m})
+    table = Table(title="pipeline stages (same shots)")
+    table.add_column("decoder")
+    for key in keys:
+        table.add_column(key.replace("_", " ").replace(" us ", " µs "), justify="right")
+    for name, metrics in extras.items():
+        table.add_row(name, *(f"{metrics[k]:.3g}" if k in metrics else "" for k in keys))
+    return table
 
 
 def write_sinter_csv(path: Path, results) -> None:
