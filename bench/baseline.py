@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._meta import REPO_ROOT, run_metadata, write_sidecar
+from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
 from pipelines.decoders import make_decoder
 from pipelines.run import run_task
 from qec import DecodeStats, NoiseModel, Task, sinter_csv_header, sinter_rows
@@ -121,9 +121,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax2.set(yscale="log", xlabel="distance", ylabel="µs per round (1 core)",
             title="decode time per round")
     ax2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

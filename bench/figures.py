@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._meta import REPO_ROOT, run_metadata, write_sidecar
+from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
 
 RESULTS = REPO_ROOT / "bench" / "results"
 
@@ -66,9 +66,7 @@ def plot_ler(baseline: dict, noharm: dict, path: Path) -> None:
            ylabel="LER per round",
            title="PyMatching (solid), correlated (dotted), pre-decoder + PM (◇)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_stages(noharm: dict, path: Path) -> None:
@@ -98,9 +96,7 @@ def plot_stages(noharm: dict, path: Path) -> None:
     ax2.set(xlabel="p", ylabel="SDR (density before / after)", yscale="log",
             title="syndrome density reduction")
     ax2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_streaming(streaming: dict, path: Path) -> None:
@@ -121,9 +117,7 @@ def plot_streaming(streaming: dict, path: Path) -> None:
         ax2.set(xlabel="seconds", ylabel="backlog (rounds)",
                 title=f"d=13, {scale['rounds']} rounds, cycle {scale['cycle_us']} µs, "
                       f"{scale['workers']} workers")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def curve_markdown(curve: dict) -> str:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench._meta import REPO_ROOT, run_metadata, write_sidecar
+from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
 from noise import (
     NoiseStructure,
     SlidingWindowEstimator,
@@ -396,9 +396,7 @@ def plot(res: dict, path) -> None:
         ax.set_ylabel("median relative edge error")
         ax.set_title("drift halfway through a stream")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._meta import REPO_ROOT, run_metadata, write_sidecar
+from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
 
 RESULTS = REPO_ROOT / "bench" / "results"
 SNAPSHOTS = RESULTS / "predecoder_snapshots"
@@ -222,9 +222,7 @@ def _plot_noharm(rows: list[dict], path: Path, meta: dict) -> None:
         ax.set(yscale="log", xlabel="distance d (rounds = d)", ylabel="LER per shot",
                title=f"uniform p = {p}")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     write_sidecar(path, meta)
     print(f"wrote {path.relative_to(REPO_ROOT)}")
 
@@ -444,9 +442,7 @@ def _plot_curve(rows: list[dict], fit: dict, path: Path, meta: dict) -> None:
             "reduction")
     ax2.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     write_sidecar(path, meta)
     print(f"wrote {path.relative_to(REPO_ROOT)}")
 
