@@ -6,6 +6,7 @@
     python -m bench noise [--quick]         # noise learning (bench/noise_learning.py)
     python -m bench streaming [--quick]     # Ray streaming throughput (bench/streaming.py)
     python -m bench figures                 # summary figures from the JSON (bench/figures.py)
+    python -m bench readme                  # README tables from bench/results (bench/readme.py)
 
 Arguments after the suite name go to the suite's ``main(argv) -> int`` unchanged; with ``all``
 each suite gets them, so use only flags every suite knows (``--quick``). Run from the
@@ -26,7 +27,8 @@ SUITES = {
     "predecoder": "bench.predecoder",
     "noise": "bench.noise_learning",
     "streaming": "bench.streaming",
-    "figures": "bench.figures",  # last: draws summary figures from the suites' JSON
+    "figures": "bench.figures",  # draws summary figures from the suites' JSON
+    "readme": "bench.readme",  # last: copies the regenerated tables into README.md
 }
 EXIT_MISSING = 2
 

@@ -60,6 +60,7 @@ def cli_help(subcommand: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.readme")
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="accepted for `bench all`; no-op")
     parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md")
     parser.add_argument("--results", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args(argv)
