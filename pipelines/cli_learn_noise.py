@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -152,44 +151,3 @@ def execute(args: argparse.Namespace) -> int:
               f"shots in {seconds:.1f} s; median edge p = {summary['median_edge_prob']:.3g}; "
               f"wrote {args.out}")
     return 0
-
-
-def weighted_decoders(task: Task, decoders: list[str], *, weights: str, seed: int,
-                      learn_shots: int) -> dict:
-    """Decoders for ``qecpipe run --weights``: each global matcher built from the chosen DEM.
-
-    'true' returns {} (every decoder uses the task's own DEM). Decoder names ending in
-    'correlated' get the correlated DEM (mechanisms with learned probabilities). Matching
-    decoders come back ready; for a composite decoder (pre-decoder + matching) the entry is a
-    :class:`GlobalMatcher` whose ``.matcher`` the caller installs into the composite
-    (``cli_run`` does), since building the composite needs options this module does not own.
-    """
-    from noise.task_weights import task_dem_factory
-    from pipelines.decoders import validate_decoder_names
-    from qec import MATCHING_DECODERS, MatchingDecoder
-
-    validate_decoder_names(list(decoders))
-    if str(weights) == "true":
-        return {}
-    dem_for = task_dem_factory(task, weights=weights, seed=seed, learn_shots=learn_shots)
-    out: dict = {}
-    for name in decoders:
-        correlated = name.endswith("correlated")
-        matcher = MatchingDecoder.from_dem(dem_for(correlated), correlated=correlated)
-        out[name] = matcher if name in MATCHING_DECODERS else GlobalMatcher(matcher)
-    return out
-
-
-@dataclass(frozen=True)
-class GlobalMatcher:
-    """The re-weighted global matcher meant for a composite decoder (see weighted_decoders)."""
-
-    matcher: object
-
-    @property
-    def name(self) -> str:
-        return self.matcher.name
-
-    def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray:
-        raise TypeError("GlobalMatcher is a part for a composite decoder, not a decoder; "
-                        "install its .matcher into the pipeline")

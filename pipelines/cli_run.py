@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from noise.task_weights import DEFAULT_LEARN_SHOTS
-from pipelines.cli_learn_noise import weighted_decoders
+from noise.task_weights import DEFAULT_LEARN_SHOTS, task_dem_factory
 from pipelines.decoders import DECODER_NAMES, PREDECODER_DECODERS, make_decoder
 from pipelines.report import ProgressBar, render_table, write_sinter_csv
 from pipelines.run import RunResult, run_task
@@ -78,9 +77,7 @@ def execute(args: argparse.Namespace) -> int:
              for b in _bases(args.basis)]
     results: list[RunResult] = []
     for task in tasks:
-        built = weighted_decoders(task, decoders, weights=args.weights, seed=args.seed,
-                                  learn_shots=args.learn_shots)
-        _with_model(built, task, decoders, model=model, device=device)
+        built = _build_decoders(task, decoders, args, model=model, device=device)
         with ProgressBar(f"d={task.distance} {task.basis}", enabled=not args.json) as bar:
             results.append(run_task(task, shots=args.shots, decoders=decoders, seed=args.seed,
                                     max_errors=args.max_errors, progress=bar.update,
@@ -119,12 +116,14 @@ def _model_args(args: argparse.Namespace, decoders: list[str]) -> tuple[str | No
     return args.model, device
 
 
-def _with_model(built: dict, task: Task, decoders: list[str], *, model: str | None,
-                device: str) -> None:
-    """Build the pre-decoder decoders with --model, keeping any --weights global matcher."""
-    for name in decoders:
-        if name in PREDECODER_DECODERS:
-            pipe = make_decoder(name, task, model=model, device=device)
-            if name in built:  # --weights other than 'true' chose this global matcher
-                pipe.matcher = built[name].matcher
-            built[name] = pipe
+def _build_decoders(task: Task, decoders: list[str], args: argparse.Namespace, *,
+                    model: str | None, device: str) -> dict:
+    """Every named decoder, its global matcher built from the --weights DEM.
+
+    Decoders whose name ends in 'correlated' get the correlated DEM (mechanisms with
+    learned probabilities); --weights true keeps the task's own DEM.
+    """
+    dem_for = task_dem_factory(task, weights=args.weights, seed=args.seed,
+                               learn_shots=args.learn_shots)
+    return {name: make_decoder(name, task, dem=dem_for(name.endswith("correlated")),
+                               model=model, device=device) for name in decoders}

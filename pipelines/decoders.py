@@ -1,8 +1,8 @@
 """The decoder registry: a name -> a batch decoder built for one task.
 
 Every decoder takes bit-packed detectors (shots, ceil(D/8)) uint8 and returns bit-packed
-observable predictions (shots, ceil(O/8)) uint8. Decoders may also expose ``last_metrics``
-(a dict of per-stage seconds and densities accumulated over calls) for the run report.
+observable predictions (shots, ceil(O/8)) uint8. Decoders may also define ``metrics()``
+(a dict of per-stage µs per round and densities accumulated over calls) for the run report.
 """
 
 from __future__ import annotations
