@@ -43,6 +43,7 @@ from noise import (
     matching_dem,
     uniform_dem,
 )
+from pipelines.run import run_task
 from qec import (
     DecodeStats,
     Geometry,
@@ -100,16 +101,7 @@ def decode_all(task: Task, dems: dict[str, tuple], *, shots: int, seed: int
                ) -> dict[str, DecodeStats]:
     """Decode the same fresh shots with every (dem, correlated) matcher."""
     decs = {k: MatchingDecoder.from_dem(dem, correlated=corr) for k, (dem, corr) in dems.items()}
-    errors = dict.fromkeys(decs, 0)
-    seconds = dict.fromkeys(decs, 0.0)
-    for chunk in sample_detectors(task.circuit(), shots=shots, seed=seed):
-        for k, dec in decs.items():
-            t0 = time.perf_counter()
-            pred = dec.decode_batch(chunk.dets)
-            seconds[k] += time.perf_counter() - t0
-            errors[k] += int(np.any(pred != chunk.obs, axis=1).sum())
-    return {k: DecodeStats(decoder=k, shots=shots, errors=errors[k], seconds=seconds[k],
-                           rounds=task.rounds) for k in decs}
+    return run_task(task, shots=shots, decoders=list(decs), seed=seed, built=decs).stats
 
 
 def edge_errors(est_prob: np.ndarray, structure: NoiseStructure, true_graph: MatchingGraph

@@ -7,6 +7,7 @@ observable predictions (shots, ceil(O/8)) uint8. Decoders may also define ``metr
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Protocol
 
@@ -26,12 +27,13 @@ PREDECODER_DECODERS = ("predecoder+pymatching", "predecoder+pymatching-correlate
 DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS + PREDECODER_DECODERS
 
 
-def validate_decoder_names(names: list[str]) -> list[str]:
-    """Return ``names`` if every one is known, else raise naming the first unknown one."""
+def validate_decoder_names(names: list[str], *, extra: Collection[str] = ()) -> list[str]:
+    """Return ``names`` if every one is registered (or in ``extra``), else raise naming the
+    first unknown one."""
     if not names:
         raise ValueError("decoders=[] must name at least one decoder")
     for name in names:
-        if name not in DECODER_NAMES:
+        if name not in DECODER_NAMES and name not in extra:
             raise ValueError(f"decoder={name!r} is unknown; choose from {', '.join(DECODER_NAMES)}")
     if len(set(names)) != len(names):
         raise ValueError(f"decoders={names} names a decoder twice")

@@ -52,7 +52,7 @@ def run_task(
     """Decode the same seeded shots of ``task`` with every decoder in ``decoders``.
 
     Stops after ``shots``, or earlier once every decoder has ``max_errors`` errors.
-    ``built`` supplies ready decoders by name; the others are built by
+    ``built`` supplies ready decoders by name (any name); the others are built by
     :func:`pipelines.decoders.make_decoder`, from ``dem`` when given.
 
     Examples:
@@ -62,10 +62,10 @@ def run_task(
         >>> r.shots, r.stats["pymatching"].shots
         (2000, 2000)
     """
-    names = validate_decoder_names(list(decoders))
+    built = dict(built or {})
+    names = validate_decoder_names(list(decoders), extra=built)
     if max_errors is not None and max_errors < 1:
         raise ValueError(f"max_errors={max_errors} must be >= 1")
-    built = dict(built or {})
     for name in names:
         if name not in built:
             built[name] = make_decoder(name, task, dem=dem)
