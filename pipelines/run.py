@@ -72,8 +72,9 @@ def run_task(
     errors = dict.fromkeys(names, 0)
     seconds = dict.fromkeys(names, 0.0)
     done, fired, sample_seconds = 0, 0, 0.0
+    circuit = task.circuit()
     t0 = time.perf_counter()
-    for chunk in sample_detectors(task.circuit(), shots=shots, seed=seed, chunk_shots=chunk_shots):
+    for chunk in sample_detectors(circuit, shots=shots, seed=seed, chunk_shots=chunk_shots):
         sample_seconds += time.perf_counter() - t0
         fired += int(popcount_rows(chunk.dets).sum())
         for name in names:
@@ -87,7 +88,7 @@ def run_task(
         if max_errors is not None and min(errors.values()) >= max_errors:
             break
         t0 = time.perf_counter()
-    num_dets = task.circuit().num_detectors
+    num_dets = circuit.num_detectors
     stats = {n: DecodeStats(decoder=n, shots=done, errors=errors[n], seconds=seconds[n],
                             rounds=task.rounds) for n in names}
     extra = {n: dict(getattr(built[n], "metrics", lambda: {})()) for n in names}
