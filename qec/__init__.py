@@ -12,9 +12,15 @@ Examples:
 from qec.bits import check_packed, pack_bits, popcount_rows, unpack_bits
 from qec.circuits import Basis, memory_circuit
 from qec.geometry import BASIS_X, BASIS_Z, Geometry
-from qec.graph import BOUNDARY, MatchingGraph, xor_prob
+from qec.graph import BOUNDARY, PROB_FLOOR, MatchingGraph, weight_of_prob, xor_prob
 from qec.matching import MATCHING_DECODERS, MatchingDecoder
 from qec.noise_models import NOISE_NAMES, PAULIS_2Q, NoiseModel
+from qec.per_shot_matching import (
+    BlossomMatcher,
+    PerShotWeightMatcher,
+    SparseEdgeWeights,
+    edge_ids_of_pairs,
+)
 from qec.sample_io import (
     SAMPLE_FORMATS,
     read_sample_file,
@@ -24,7 +30,9 @@ from qec.sample_io import (
 from qec.sampling import DEFAULT_CHUNK_SHOTS, SampleChunk, sample_dem, sample_detectors
 from qec.stats import (
     DecodeStats,
+    PairedCounts,
     format_rate,
+    mcnemar_exact,
     per_round,
     sinter_csv_header,
     sinter_rows,
@@ -39,6 +47,8 @@ __all__ = [
     "format_rate", "memory_circuit", "pack_bits", "per_round", "popcount_rows", "sample_dem",
     "sample_detectors", "sinter_csv_header", "sinter_rows", "unpack_bits", "wilson_interval",
     "xor_prob",
+    "PairedCounts", "mcnemar_exact", "BlossomMatcher", "PROB_FLOOR", "PerShotWeightMatcher",
+    "SparseEdgeWeights", "edge_ids_of_pairs", "weight_of_prob",
     "SAMPLE_FORMATS", "read_sample_file", "sample_format_from_path", "write_sample_file",
 ]
 __version__ = "0.1.0"

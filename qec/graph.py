@@ -18,9 +18,25 @@ import stim
 BOUNDARY = -1
 
 
+PROB_FLOOR = 1e-15   # smallest edge probability a weight is computed for (weight ~34.5)
+
+
 def xor_prob(p: np.ndarray | float, q: np.ndarray | float) -> np.ndarray | float:
     """Probability that exactly one of two independent events happens: p + q - 2pq."""
     return p + q - 2 * p * q
+
+
+def weight_of_prob(p: np.ndarray | float) -> np.ndarray:
+    """Matching weight ``log((1 - p) / p)`` (natural log) of an edge of probability ``p``.
+
+    ``p`` is clamped to [PROB_FLOOR, 1 - PROB_FLOOR] so the weight is always finite.
+
+    Examples:
+        >>> weight_of_prob(np.array([0.5, 0.1])).round(4).tolist()
+        [0.0, 2.1972]
+    """
+    p = np.clip(np.asarray(p, dtype=np.float64), PROB_FLOOR, 1 - PROB_FLOOR)
+    return np.log1p(-p) - np.log(p)
 
 
 @dataclass(frozen=True, eq=False)

@@ -94,6 +94,69 @@ class DecodeStats:
                 "seconds": self.seconds, "us_per_round": self.us_per_round}
 
 
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant counts of two decoders on the same
+    shots (shots only A got wrong, shots only B got wrong): a binomial test of
+    ``only_a`` out of ``only_a + only_b`` against 1/2.
+
+    Examples:
+        >>> mcnemar_exact(0, 0), round(mcnemar_exact(10, 0), 5), mcnemar_exact(5, 5)
+        (1.0, 0.00195, 1.0)
+    """
+    from scipy.stats import binomtest
+
+    if min(only_a, only_b) < 0:
+        raise ValueError(f"only_a={only_a}, only_b={only_b} must be counts >= 0")
+    if only_a + only_b == 0:
+        return 1.0
+    return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+@dataclass(frozen=True)
+class PairedCounts:
+    """Two decoders on the same shots: how many shots only one of them got wrong.
+
+    Examples:
+        >>> import numpy as np
+        >>> a, b = np.array([1, 1, 0, 0], bool), np.array([0, 1, 1, 0], bool)
+        >>> pc = PairedCounts.of("a", a, "b", b)
+        >>> pc.only_a, pc.only_b, pc.p_value
+        (1, 1, 1.0)
+    """
+
+    a: str
+    b: str
+    only_a: int
+    only_b: int
+
+    @classmethod
+    def of(cls, a: str, wrong_a, b: str, wrong_b) -> PairedCounts:
+        """From per-shot (S,) bool 'decoder was wrong' masks of the same shots."""
+        import numpy as np
+
+        wrong_a, wrong_b = np.asarray(wrong_a, dtype=bool), np.asarray(wrong_b, dtype=bool)
+        if wrong_a.shape != wrong_b.shape:
+            raise ValueError(f"masks have shapes {wrong_a.shape} and {wrong_b.shape}; they "
+                             "must cover the same shots")
+        return cls(a, b, int((wrong_a & ~wrong_b).sum()), int((wrong_b & ~wrong_a).sum()))
+
+    def __add__(self, other: PairedCounts) -> PairedCounts:
+        if (self.a, self.b) != (other.a, other.b):
+            raise ValueError(f"cannot add counts of ({self.a}, {self.b}) and "
+                             f"({other.a}, {other.b})")
+        return PairedCounts(self.a, self.b, self.only_a + other.only_a,
+                            self.only_b + other.only_b)
+
+    @property
+    def p_value(self) -> float:
+        """Exact two-sided McNemar p-value (:func:`mcnemar_exact`)."""
+        return mcnemar_exact(self.only_a, self.only_b)
+
+    def to_json(self) -> dict:
+        return {"a": self.a, "b": self.b, "only_a_wrong": self.only_a,
+                "only_b_wrong": self.only_b, "mcnemar_p": self.p_value}
+
+
 def format_rate(stats: DecodeStats) -> str:
     """'1.20e-03 [9.1e-04, 1.6e-03]' or '< 3.8e-03' with no errors."""
     if stats.ler_is_upper_bound:
