@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-PRESET_NAMES = ("small", "fast", "accurate")
+PRESET_NAMES = ("small", "medium", "fast", "accurate")
+NOISE_CHOICES = ("uniform", "si1000", "stim")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +22,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=4000, help="optimizer steps")
     p.add_argument("--batch", type=int, default=64, help="shots per step")
     p.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
-    p.add_argument("--p-min", type=float, default=0.002, help="lowest training p (uniform)")
-    p.add_argument("--p-max", type=float, default=0.008, help="highest training p (uniform)")
+    p.add_argument("--noise", default="uniform",
+                   help=f"training noise family: one of {', '.join(NOISE_CHOICES)} (default "
+                        "uniform); recorded in the weights file")
+    p.add_argument("--p-min", type=float, default=0.002, help="lowest training p")
+    p.add_argument("--p-max", type=float, default=0.008, help="highest training p")
+    p.add_argument("--init", type=Path, default=None,
+                   help="warm start from this weights file (same preset), e.g. a shipped model")
     p.add_argument("--distances", default="3,5,7", help="training distances, comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -39,7 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "(comma-separated) into --snapshot-dir, e.g. for a learning curve")
     p.add_argument("--snapshot-dir", type=Path, default=None)
     p.add_argument("--eval-every", type=int, default=500,
-                   help="steps between held-out pre+PM vs PM checks (0: never)")
+                   help="steps between held-out soft/hard pre-decoder vs PM checks (0: never)")
+    p.add_argument("--eval-shots", type=int, default=2000,
+                   help="held-out shots per check (d=5, X basis, the training noise family)")
+    p.add_argument("--eval-p", type=float, default=0.006, help="p of the held-out check")
     p.add_argument("--log", type=Path, default=None, help="CSV of loss and held-out checks")
     p.set_defaults(handler=execute)
 
@@ -72,7 +81,9 @@ def _config(args: argparse.Namespace):
     if args.out.suffix != ".safetensors":
         raise ValueError(f"--out={str(args.out)!r} must end in .safetensors")
     return TrainConfig(
-        preset=args.preset, steps=args.steps, batch=args.batch, lr=args.lr, p_min=args.p_min,
+        preset=args.preset, noise=args.noise, steps=args.steps, batch=args.batch, lr=args.lr,
+        p_min=args.p_min, eval_shots=args.eval_shots, eval_p=args.eval_p,
+        init_path=str(args.init) if args.init is not None else None,
         p_max=args.p_max, distances=_ints(args.distances, "--distances"), seed=args.seed,
         device=resolve_device(args.device), num_threads=args.threads, eval_every=args.eval_every,
         checkpoint_path=str(args.checkpoint) if args.checkpoint else None,
@@ -86,6 +97,7 @@ def execute(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.resume is not None and not args.resume.is_file():
         raise ValueError(f"--resume={str(args.resume)!r} does not exist")
+    from predecoder.inference import DEFAULT_SOFT_CAP
     from predecoder.train import train
     from predecoder.weights import save_weights
 
@@ -93,7 +105,7 @@ def execute(args: argparse.Namespace) -> int:
         result = train(config, resume=args.resume, progress=bar.update)
     record = {**result.training_record(), "command": "qecpipe " + " ".join(sys.argv[1:])}
     save_weights(args.out, result.net, preset=config.preset, threshold=args.threshold,
-                 training=record)
+                 soft_cap=DEFAULT_SOFT_CAP, training=record)
     print(f"wrote {args.out} (preset={config.preset}, steps={result.step}, "
           f"shots seen={result.shots_seen}, {result.seconds:.0f} s on {config.device})")
     return 0
@@ -120,8 +132,9 @@ class _Progress:
     def update(self, record: dict) -> None:
         info = f"loss {record['loss']:.4f}"
         if "eval_pm_errors" in record:
-            self.last_check = (f" | held-out PM {record['eval_pm_errors']} vs pre+PM "
-                         f"{record['eval_pre_errors']} errors, SDR {record['eval_sdr']:.2f}")
+            self.last_check = (f" | held-out errors PM {record['eval_pm_errors']}, soft "
+                               f"{record['eval_soft_errors']}, hard@0 "
+                               f"{record['eval_pre_errors']}, SDR {record['eval_sdr']:.2f}")
         info += self.last_check
         self.progress.update(self.task, completed=record["step"], info=info)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from predecoder.evaluate import Evaluation, evaluate
-from predecoder.inference import COMMIT_RULES
+from predecoder.evaluate import Evaluation, evaluate, hard_policies
+from predecoder.inference import COMMIT_RULES, CommitPolicy
 from qec import NoiseModel, Task
 
 CALIBRATION_SEED = 2_000_003
@@ -49,14 +49,14 @@ def calibrate(net: torch.nn.Module, *, shots: int, points=POINTS, bases=("X", "Z
     for k, (d, p) in enumerate(points):
         for basis in bases:
             task = Task(distance=d, basis=basis, noise=NoiseModel.uniform(p))
-            evals.append(evaluate(net, task, shots=shots, seed=seed + k, thresholds=thresholds,
-                                  rules=rules))
+            evals.append(evaluate(net, task, shots=shots, seed=seed + k,
+                                  policies=hard_policies(thresholds, rules)))
             if progress is not None:
                 progress(evals[-1])
     best: tuple[float, float, str] | None = None     # (sdr, -threshold, rule)
     for rule in rules:
         for t in sorted(thresholds):
-            pts = [ev.point(t, rule) for ev in evals]
+            pts = [ev.point(CommitPolicy.hard(t, rule)) for ev in evals]
             if all(p.errors <= ev.pm_errors for p, ev in zip(pts, evals)):
                 sdr = sum(ev.events for ev in evals) / max(sum(p.residual_events for p in pts), 1)
                 if best is None or sdr > best[0]:

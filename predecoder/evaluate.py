@@ -1,109 +1,178 @@
-"""Pre-decoder + PyMatching against PyMatching alone, on the same seeded shots.
+"""Pre-decoder + matching against matching alone, on the same seeded shots.
 
-Used by training's held-out check, threshold calibration and bench/predecoder.py. The
-network runs once per chunk; every (threshold, rule) pair then only re-commits and re-matches.
+Used by training's held-out check, calibration and bench/predecoder.py. The network runs once
+per chunk; every :class:`~predecoder.inference.CommitPolicy` then only re-commits and
+re-matches: hard policies with PyMatching on the DEM's static weights, soft policies with the
+per-shot-weight matcher (:class:`qec.BlossomMatcher`). Reference matchers (``pymatching``
+always, ``pymatching-correlated`` on request) decode the same raw shots. Every decoder's
+per-shot "wrong" mask is kept, so any two can be compared shot by shot
+(:meth:`Evaluation.paired`, exact McNemar).
 
 Examples:
     >>> from qec import Task, NoiseModel
     >>> from predecoder.model import PRESETS, PreDecoderNet
     >>> task = Task(distance=3, noise=NoiseModel.uniform(0.006))
     >>> ev = evaluate(PreDecoderNet(PRESETS["small"]), task, shots=200, seed=5,
-    ...               thresholds=(30.0,))
+    ...               policies=(CommitPolicy.hard(30.0),))
     >>> ev.points[0].errors == ev.pm_errors      # commits nothing: exactly PyMatching
     True
+    >>> ev.paired("pymatching", "hard@30").only_a
+    0
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from predecoder.edges import EdgeLayout
-from predecoder.inference import apply_edges, commit, shot_logits
-from qec import MatchingDecoder, Task, pack_bits, sample_detectors, unpack_bits
+from predecoder.inference import CommitPolicy, corrections, shot_logits
+from qec import (
+    BlossomMatcher,
+    MatchingDecoder,
+    PairedCounts,
+    Task,
+    pack_bits,
+    sample_detectors,
+    unpack_bits,
+)
+
+PM = "pymatching"
 
 
 @dataclass(frozen=True)
 class CommitPoint:
-    """pre+PM on the evaluation shots at one (threshold, rule)."""
+    """pre+matching on the evaluation shots under one policy."""
 
-    threshold: float
-    rule: str
+    policy: CommitPolicy
     errors: int
     residual_events: int
     committed_edges: int
     matching_seconds: float
 
+    @property
+    def threshold(self) -> float:
+        return self.policy.threshold
+
+    @property
+    def rule(self) -> str:
+        return self.policy.rule
+
 
 @dataclass(frozen=True)
 class Evaluation:
+    """Every decoder on the same shots.
+
+    ``wrong[name]`` is the (shots,) bool mask of shots decoder ``name`` got wrong, for
+    ``pymatching``, each reference and each policy (by :attr:`CommitPolicy.label`);
+    ``seconds[name]`` its matching time (the network's time is ``net_seconds``).
+    """
+
     task: Task
     shots: int
     events: int
-    pm_errors: int
-    pm_seconds: float
     net_seconds: float
     points: tuple[CommitPoint, ...]
+    wrong: dict[str, np.ndarray]
+    seconds: dict[str, float]
 
-    def point(self, threshold: float, rule: str = "threshold") -> CommitPoint:
+    @property
+    def pm_errors(self) -> int:
+        return int(self.wrong[PM].sum())
+
+    @property
+    def pm_seconds(self) -> float:
+        return self.seconds[PM]
+
+    def errors(self, name: str) -> int:
+        return int(self.wrong[name].sum())
+
+    def point(self, policy: CommitPolicy) -> CommitPoint:
         for p in self.points:
-            if p.threshold == threshold and p.rule == rule:
+            if p.policy == policy:
                 return p
-        raise ValueError(f"threshold={threshold}, rule={rule!r} was not evaluated")
+        raise ValueError(f"policy {policy.describe()} was not evaluated")
 
     def sdr(self, p: CommitPoint) -> float:
         """Detection-event density before / after the pre-decoder (inf if none left)."""
         return self.events / p.residual_events if p.residual_events else float("inf")
 
+    def paired(self, a: str, b: str) -> PairedCounts:
+        """Shots only ``a`` / only ``b`` got wrong (exact McNemar via ``.p_value``)."""
+        for name in (a, b):
+            if name not in self.wrong:
+                raise ValueError(f"decoder {name!r} was not evaluated; have "
+                                 f"{', '.join(self.wrong)}")
+        return PairedCounts.of(a, self.wrong[a], b, self.wrong[b])
+
+
+def hard_policies(thresholds: Sequence[float], rules: Sequence[str] = ("threshold",)
+                  ) -> tuple[CommitPolicy, ...]:
+    """Every (rule, threshold) pair as hard policies."""
+    return tuple(CommitPolicy.hard(t, r) for r in rules for t in thresholds)
+
 
 def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
-             thresholds: tuple[float, ...] = (0.0,), rules: tuple[str, ...] = ("threshold",),
-             chunk_shots: int = 2048, matcher: MatchingDecoder | None = None,
+             policies: Sequence[CommitPolicy] = (CommitPolicy.hard(0.0),),
+             references: Sequence[str] = (), chunk_shots: int = 2048,
              tile: tuple[int, int, int] | None = None,
              max_pm_errors: int | None = None) -> Evaluation:
-    """Decode ``shots`` seeded shots of ``task`` with PM and with pre+PM at every commit point.
+    """Decode ``shots`` seeded shots of ``task`` with PM, ``references`` (matching decoder
+    names) and pre+matching under every policy.
 
     Stops early, at a chunk boundary, once PyMatching has ``max_pm_errors`` errors.
     """
     layout = EdgeLayout.from_task(task)
-    matcher = matcher or MatchingDecoder.from_dem(task.dem())
-    keys = [(t, r) for r in rules for t in thresholds]
-    acc = {k: np.zeros(4) for k in keys}        # errors, residual events, commits, PM seconds
-    events = pm_errors = done = 0
-    pm_seconds = net_seconds = 0.0
+    matchers = {name: MatchingDecoder.named(name, task.dem()) for name in (PM, *references)}
+    soft = {p.cap: BlossomMatcher.from_graph(layout.graph, cap=p.cap)
+            for p in policies if p.soft_mode}
+    acc = {p: np.zeros(2) for p in policies}    # residual events, commits (errors: masks)
+    wrong: dict[str, list[np.ndarray]] = {n: [] for n in [*matchers, *(p.label for p in policies)]}
+    seconds = dict.fromkeys(wrong, 0.0)
+    events = done = 0
+    net_seconds = 0.0
     device = next(net.parameters()).device
-    num_det = layout.geometry.num_detectors
     for chunk in sample_detectors(task.circuit(), shots=shots, seed=seed,
                                   chunk_shots=chunk_shots):
-        t0 = time.perf_counter()
-        pm_wrong = np.any(matcher.decode_batch(chunk.dets) != chunk.obs, axis=1)
-        pm_seconds += time.perf_counter() - t0
-        pm_errors += int(pm_wrong.sum())
-        dets = torch.from_numpy(unpack_bits(chunk.dets, num_det)).to(device)
+        for name, matcher in matchers.items():
+            t0 = time.perf_counter()
+            wrong[name].append(np.any(matcher.decode_batch(chunk.dets) != chunk.obs, axis=1))
+            seconds[name] += time.perf_counter() - t0
+        dets = torch.from_numpy(unpack_bits(chunk.dets, layout.geometry.num_detectors))
+        dets = dets.to(device)
         events += int(dets.sum())
         t0 = time.perf_counter()
         e_logit = shot_logits(net, dets, layout, tile=tile)
         net_seconds += time.perf_counter() - t0
-        for key in keys:
-            acc[key] += _one_point(e_logit, dets, layout, matcher, chunk.obs, *key)
+        for policy in policies:
+            second = soft[policy.cap] if policy.soft_mode else matchers[PM]
+            mask, counts, sec = _one_point(e_logit, dets, layout, second, chunk.obs, policy)
+            wrong[policy.label].append(mask)
+            acc[policy] += counts
+            seconds[policy.label] += sec
         done += chunk.shots
-        if max_pm_errors is not None and pm_errors >= max_pm_errors:
+        if max_pm_errors is not None and sum(int(w.sum()) for w in wrong[PM]) >= max_pm_errors:
             break
-    points = tuple(CommitPoint(t, r, int(a[0]), int(a[1]), int(a[2]), float(a[3]))
-                   for (t, r), a in acc.items())
-    return Evaluation(task, done, events, pm_errors, pm_seconds, net_seconds, points)
+    masks = {n: np.concatenate(w) if w else np.zeros(0, bool) for n, w in wrong.items()}
+    points = tuple(CommitPoint(p, int(masks[p.label].sum()), int(a[0]), int(a[1]),
+                               seconds[p.label]) for p, a in acc.items())
+    return Evaluation(task, done, events, net_seconds, points, masks, seconds)
 
 
-def _one_point(e_logit, dets, layout, matcher, obs, threshold, rule) -> np.ndarray:
-    with torch.inference_mode():
-        edges = commit(e_logit, dets, layout, threshold=threshold, rule=rule)
-        corr = apply_edges(dets, edges, layout)
-    residual = corr.residual.cpu().numpy()
+def _one_point(e_logit, dets, layout, matcher, obs,
+               policy: CommitPolicy) -> tuple[np.ndarray, np.ndarray, float]:
+    corr = corrections(e_logit, dets, layout, policy)
+    residual = pack_bits(corr.residual.cpu().numpy())
     t0 = time.perf_counter()
-    predicted = matcher.decode_batch(pack_bits(residual)) ^ pack_bits(corr.flip.cpu().numpy())
+    if policy.soft_mode:
+        predicted = matcher.decode_batch(residual, corr.weights)
+    else:
+        predicted = matcher.decode_batch(residual)
     seconds = time.perf_counter() - t0
-    wrong = int(np.any(predicted != obs, axis=1).sum())
-    return np.array([wrong, residual.sum(), int(edges.sum()), seconds], dtype=float)
+    predicted ^= pack_bits(corr.flip.cpu().numpy())
+    counts = np.array([int(corr.residual.sum()), int(corr.edges.sum())], dtype=float)
+    return np.any(predicted != obs, axis=1), counts, seconds

@@ -8,7 +8,19 @@ The pipeline of one batch (any device):
 The residual is in stim's detector order and length, so any matcher built from the ORIGINAL
 DEM decodes it; prediction = matcher(residual) XOR flip (:mod:`pipelines.predecoder_pipeline`).
 
-Commit rules (measure them, bench/predecoder.py):
+Two modes (:class:`CommitPolicy`):
+
+- ``hard`` (the paper's rule, the speed mode): commit edges above a logit threshold; the
+  matcher decodes the residual with the DEM's static weights, so a wrong commit is final;
+- ``soft`` (the accuracy mode): commit every edge with logit l > 0 and hand the matcher
+  per-shot weights |l| (:func:`soft_weights`). Matching the residual with weights |l| is the
+  same decision as matching the raw syndrome with weights -l: un-committing a committed edge
+  costs its l, so the matcher can undo the network's mistakes. BCE on the true fired edges
+  makes l an estimate of the log-odds of each edge given the syndrome around it, which is
+  what a matching weight should be. Only edges with |l| < ``cap`` are sent; every other edge
+  keeps weight ``cap`` (the base weight of the soft matcher).
+
+Commit rules of the hard mode (measure them, bench/predecoder.py):
 
 - ``threshold``: every valid slot with logit > threshold;
 - ``supported``: additionally both endpoints of the edge carry a detection event (its one
@@ -18,6 +30,7 @@ Commit rules (measure them, bench/predecoder.py):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,17 +38,85 @@ import torch
 
 from predecoder.edges import EdgeLayout
 from predecoder.encoding import encode
+from qec import SparseEdgeWeights
 
 COMMIT_RULES = ("threshold", "supported")
+MODES = ("hard", "soft")
+DEFAULT_SOFT_CAP = 8.0
+
+
+@dataclass(frozen=True)
+class CommitPolicy:
+    """How edge logits become committed edges (and, in soft mode, per-shot matching weights).
+
+    Build with :meth:`hard` or :meth:`soft`.
+
+    Attributes:
+        mode: 'hard' or 'soft' (see the module docstring).
+        threshold: hard mode: commit logit > threshold (soft mode: 0).
+        rule: hard mode: one of :data:`COMMIT_RULES` (soft mode: 'threshold').
+        cap: soft mode: edges with |logit| >= cap keep weight cap (natural-log units).
+
+    Examples:
+        >>> CommitPolicy.soft().describe(), CommitPolicy.hard(4.0).describe()
+        ('soft (weights |logit| capped at 8)', 'hard (commit logit > 4, rule threshold)')
+    """
+
+    mode: str = "hard"
+    threshold: float = 0.0
+    rule: str = "threshold"
+    cap: float = DEFAULT_SOFT_CAP
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r} must be one of {', '.join(MODES)}")
+        if self.rule not in COMMIT_RULES:
+            raise ValueError(f"rule={self.rule!r} must be one of {', '.join(COMMIT_RULES)}")
+        if not math.isfinite(self.threshold):
+            raise ValueError(f"threshold={self.threshold} must be a finite logit")
+        if not (math.isfinite(self.cap) and self.cap > 0):
+            raise ValueError(f"cap={self.cap} must be a finite weight > 0")
+        if self.mode == "soft" and (self.threshold != 0 or self.rule != "threshold"):
+            raise ValueError(f"soft mode commits logit > 0 under rule 'threshold'; got "
+                             f"threshold={self.threshold}, rule={self.rule!r}")
+
+    @classmethod
+    def hard(cls, threshold: float, rule: str = "threshold") -> CommitPolicy:
+        return cls(mode="hard", threshold=float(threshold), rule=rule)
+
+    @classmethod
+    def soft(cls, cap: float = DEFAULT_SOFT_CAP) -> CommitPolicy:
+        return cls(mode="soft", cap=float(cap))
+
+    @property
+    def soft_mode(self) -> bool:
+        return self.mode == "soft"
+
+    @property
+    def label(self) -> str:
+        """Short name in tables and result files: 'soft', 'hard@4', 'hard@0/supported'."""
+        if self.soft_mode:
+            return "soft" if self.cap == DEFAULT_SOFT_CAP else f"soft@cap{self.cap:g}"
+        return f"hard@{self.threshold:g}" + ("" if self.rule == "threshold" else f"/{self.rule}")
+
+    def describe(self) -> str:
+        if self.soft_mode:
+            return f"soft (weights |logit| capped at {self.cap:g})"
+        return f"hard (commit logit > {self.threshold:g}, rule {self.rule})"
 
 
 @dataclass(frozen=True)
 class Corrections:
-    """One batch after the pre-decoder. All (S, ·) bool tensors on the model's device."""
+    """One batch after the pre-decoder. (S, ·) bool tensors on the model's device.
+
+    ``weights`` (soft mode only): per-shot matching weights |logit| of the edges with
+    |logit| < cap, as numpy CSR rows (:class:`qec.SparseEdgeWeights`).
+    """
 
     edges: torch.Tensor       # (S, E) committed edges
     residual: torch.Tensor    # (S, D) dets XOR syndrome(edges), stim's order
     flip: torch.Tensor        # (S, O) observables flipped by the committed edges
+    weights: SparseEdgeWeights | None = None
 
 
 def volume_logits(net: torch.nn.Module, x: torch.Tensor, *,
@@ -122,14 +203,46 @@ def shot_logits(net: torch.nn.Module, dets: torch.Tensor, layout: EdgeLayout, *,
     return torch.cat(out)
 
 
-def predecode(net: torch.nn.Module, dets: torch.Tensor, layout: EdgeLayout, *,
-              threshold: float, rule: str = "threshold",
-              tile: tuple[int, int, int] | None = None) -> Corrections:
-    """(S, D) bool detection events -> :class:`Corrections` (no gradients)."""
-    e_logit = shot_logits(net, dets, layout, tile=tile)
+def soft_weights(edge_logit: torch.Tensor, *, cap: float,
+                 edge_mask: torch.Tensor | None = None) -> SparseEdgeWeights:
+    """(S, E) logits -> per-shot weights |l| of the edges with |l| < ``cap`` (CSR rows),
+    restricted to ``edge_mask`` ((E,) bool) when given."""
+    magnitude = edge_logit.abs()
+    send = magnitude < cap
+    if edge_mask is not None:
+        send &= edge_mask
+    shot, edge = torch.nonzero(send, as_tuple=True)               # row-major: sorted by shot
+    return SparseEdgeWeights.from_coo(shots=edge_logit.shape[0], shot=shot.cpu().numpy(),
+                                      edge=edge.cpu().numpy(),
+                                      weight=magnitude[shot, edge].double().cpu().numpy())
+
+
+def corrections(edge_logit: torch.Tensor, dets: torch.Tensor, layout: EdgeLayout,
+                policy: CommitPolicy, *, edge_mask: torch.Tensor | None = None) -> Corrections:
+    """The one step from (S, E) logits to :class:`Corrections` under ``policy``.
+
+    ``edge_mask`` ((E,) bool) limits commits and soft weights to some edges (a block of a
+    longer experiment owns the edges anchored in it). Refuses non-finite logits (a broken
+    model file), which would otherwise commit nothing and decode silently as the matcher alone.
+    """
+    if not bool(torch.isfinite(edge_logit).all()):
+        raise ValueError("the pre-decoder produced non-finite logits (NaN or inf): the model "
+                         "file's weights are corrupt")
     with torch.inference_mode():
-        edges = commit(e_logit, dets, layout, threshold=threshold, rule=rule)
-        return apply_edges(dets, edges, layout)
+        edges = commit(edge_logit, dets, layout, threshold=policy.threshold, rule=policy.rule)
+        if edge_mask is not None:
+            edges &= edge_mask
+        corr = apply_edges(dets, edges, layout)
+    if not policy.soft_mode:
+        return corr
+    return Corrections(edges=corr.edges, residual=corr.residual, flip=corr.flip,
+                       weights=soft_weights(edge_logit, cap=policy.cap, edge_mask=edge_mask))
+
+
+def predecode(net: torch.nn.Module, dets: torch.Tensor, layout: EdgeLayout, *,
+              policy: CommitPolicy, tile: tuple[int, int, int] | None = None) -> Corrections:
+    """(S, D) bool detection events -> :class:`Corrections` (no gradients)."""
+    return corrections(shot_logits(net, dets, layout, tile=tile), dets, layout, policy)
 
 
 def _endpoints(layout: EdgeLayout, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -83,6 +83,7 @@ class ModelConfig:
 
 PRESETS: dict[str, ModelConfig] = {
     "small": ModelConfig(widths=(32, 32, 32)),            # R = 9, CPU training and tests
+    "medium": ModelConfig(widths=(64, 64, 64, 64)),       # R = 11, ~5x small's CPU cost
     "fast": ModelConfig(widths=(128, 128, 128)),          # R = 9, the paper's Model 1 shape
     "accurate": ModelConfig(widths=(128,) * 5),           # R = 13, the paper's Model 4 shape
 }

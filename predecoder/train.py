@@ -1,11 +1,17 @@
 """Training as a function: ``train(TrainConfig) -> TrainResult``.
 
 Data are generated on the fly: each step draws one (distance, basis, p) from the config's
-ranges, samples ``batch`` shots of that task's decomposed DEM with stim (``return_errors``),
-and turns the fired mechanisms into edge labels. p is drawn log-uniformly from a fixed grid
+ranges, samples ``batch`` shots of that task's decomposed DEM under the config's noise family
+(``uniform``, ``si1000`` or ``stim``) with stim (``return_errors``), and turns the fired
+mechanisms into edge labels. p is drawn log-uniformly from a fixed grid
 of ``num_p`` values in [p_min, p_max] (each grid point's DEM is built once and cached).
 Loss: BCE-with-logits averaged over the valid (class, cell) slots. Every step's data seed is
 derived from (seed, step), so a resumed run sees exactly the data the uninterrupted run would.
+
+The held-out check decodes fixed shots (seed :data:`EVAL_SEED`, never a benchmark's) in soft
+mode and with the hard rule at logit > 0, beside PyMatching: soft-mode LER, not the loss, is
+what the model is for. ``init_path`` warm-starts from a weights file of the same architecture
+(its optimizer state is not needed; a fresh AdamW starts).
 
 Checkpoints are safetensors files (weights ``model.*`` + AdamW state ``optim.*``) whose
 metadata holds the model config, train config, step and shots seen: no pickle anywhere.
@@ -35,10 +41,10 @@ import torch
 from predecoder.edges import EdgeLayout
 from predecoder.encoding import encode
 from predecoder.evaluate import evaluate
-from predecoder.inference import labels_from_errors
+from predecoder.inference import DEFAULT_SOFT_CAP, CommitPolicy, labels_from_errors
 from predecoder.model import PRESETS, ModelConfig, PreDecoderNet
-from predecoder.weights import read_file, save_weights
-from qec import NoiseModel, Task, sample_dem, unpack_bits
+from predecoder.weights import load_weights, read_file, save_weights
+from qec import NOISE_NAMES, NoiseModel, Task, sample_dem, unpack_bits
 
 ProgressFn = Callable[[dict], None]
 _FORMAT = torch.channels_last_3d   # ~30% faster Conv3d on CPU (oneDNN), fine on CUDA
@@ -50,6 +56,7 @@ class TrainConfig:
     """Everything one training run needs (the model's own config comes from ``preset``)."""
 
     preset: str = "small"
+    noise: str = "uniform"
     steps: int = 1000
     batch: int = 64
     lr: float = 2e-3
@@ -73,10 +80,13 @@ class TrainConfig:
     snapshot_steps: tuple[int, ...] = ()
     snapshot_dir: str | None = None
     log_path: str | None = None
+    init_path: str | None = None
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"preset={self.preset!r} must be one of {', '.join(PRESETS)}")
+        if self.noise not in NOISE_NAMES:
+            raise ValueError(f"noise={self.noise!r} must be one of {', '.join(NOISE_NAMES)}")
         for name in ("steps", "batch", "steps_per_draw", "num_p", "eval_shots", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
@@ -93,6 +103,8 @@ class TrainConfig:
             raise ValueError(f"distances={self.distances} must be odd integers >= 3")
         if not self.bases or any(b not in ("X", "Z") for b in self.bases):
             raise ValueError(f"bases={self.bases} must be a non-empty subset of ('X', 'Z')")
+        if self.init_path is not None and not Path(self.init_path).is_file():
+            raise ValueError(f"init_path={self.init_path!r} does not exist")
         if self.snapshot_steps and self.snapshot_dir is None:
             raise ValueError("snapshot_steps needs snapshot_dir")
 
@@ -116,15 +128,21 @@ class TrainResult:
     shots_seen: int
     seconds: float
     history: list[dict] = field(default_factory=list)
+    init_shots_seen: int = 0
 
     def training_record(self) -> dict:
         """What a weights file says about how it was trained."""
-        return {"steps": self.step, "shots_seen": self.shots_seen,
-                "noise": "uniform", "p_min": self.config.p_min, "p_max": self.config.p_max,
-                "distances": list(self.config.distances), "bases": list(self.config.bases),
-                "rounds": "distance", "batch": self.config.batch, "lr": self.config.lr,
-                "seed": self.config.seed, "device": self.config.device,
-                "train_seconds": round(self.seconds, 1)}
+        record = {"steps": self.step, "shots_seen": self.shots_seen + self.init_shots_seen,
+                  "noise": self.config.noise, "p_min": self.config.p_min,
+                  "p_max": self.config.p_max, "distances": list(self.config.distances),
+                  "bases": list(self.config.bases), "rounds": "distance",
+                  "batch": self.config.batch, "lr": self.config.lr, "seed": self.config.seed,
+                  "device": self.config.device, "train_seconds": round(self.seconds, 1)}
+        if self.config.init_path is not None:
+            record["init"] = {"path": Path(self.config.init_path).name,
+                              "shots_seen": self.init_shots_seen,
+                              "shots_seen_this_run": self.shots_seen}
+        return record
 
 
 def learning_rate(step: int, *, config: TrainConfig) -> float:
@@ -143,8 +161,9 @@ def learning_rate(step: int, *, config: TrainConfig) -> float:
 
 
 @lru_cache(maxsize=64)
-def _task_layout(distance: int, basis: str, p: float) -> tuple[Task, EdgeLayout, torch.Tensor]:
-    task = Task(distance=distance, basis=basis, noise=NoiseModel.uniform(p))
+def _task_layout(distance: int, basis: str, noise: str,
+                 p: float) -> tuple[Task, EdgeLayout, torch.Tensor]:
+    task = Task(distance=distance, basis=basis, noise=NoiseModel.named(noise, p))
     layout = EdgeLayout.from_task(task)
     return task, layout, torch.from_numpy(layout.valid)
 
@@ -169,7 +188,7 @@ def _draw(config: TrainConfig, draw: int) -> tuple[np.ndarray, np.ndarray, EdgeL
     d = int(rng.choice(config.distances))
     basis = str(rng.choice(config.bases))
     p = float(rng.choice(config.p_grid()))
-    task, layout, valid = _task_layout(d, basis, p)
+    task, layout, valid = _task_layout(d, basis, config.noise, p)
     dem = task.dem()
     chunk = next(sample_dem(dem, shots=config.batch * config.steps_per_draw,
                             seed=int(rng.integers(2**62)),
@@ -196,6 +215,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
         torch.set_num_threads(config.num_threads)
     net = PreDecoderNet(config.model).to(config.device, memory_format=_FORMAT)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    init_shots = _warm_start(net, config) if config.init_path is not None else 0
     step, shots_seen, seconds = 0, 0, 0.0
     history: list[dict] = []
     if resume is not None:
@@ -205,24 +225,38 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
         loss = _train_step(net, opt, config, step)
         step += 1
         shots_seen += config.batch
-        record = {"step": step, "shots_seen": shots_seen, "loss": loss,
+        record = {"step": step, "shots_seen": shots_seen + init_shots, "loss": loss,
                   "lr": learning_rate(step, config=config)}
         if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
             record.update(_held_out(net, config))
             history.append(record)
             _log(config.log_path, record)
-        elapsed = time.perf_counter() - start
-        result = TrainResult(net, config, step, shots_seen, elapsed, history)
-        if step in config.snapshot_steps:
-            save_weights(Path(config.snapshot_dir) / f"step{step:07d}.safetensors", net,
-                         preset=config.preset, training=result.training_record())
-        if config.checkpoint_path and (step % config.checkpoint_every == 0
-                                       or step == config.steps):
-            save_checkpoint(config.checkpoint_path, result, opt)
+        result = TrainResult(net, config, step, shots_seen, time.perf_counter() - start,
+                             history, init_shots)
+        _save_progress(result, opt)
         if progress is not None:
             progress(record)
     net.eval()
-    return TrainResult(net, config, step, shots_seen, time.perf_counter() - start, history)
+    return TrainResult(net, config, step, shots_seen, time.perf_counter() - start, history,
+                       init_shots)
+
+
+def _save_progress(result: TrainResult, opt: torch.optim.Optimizer) -> None:
+    """The snapshot and checkpoint due at ``result.step``, if any."""
+    config, step = result.config, result.step
+    if step in config.snapshot_steps:
+        save_weights(Path(config.snapshot_dir) / f"step{step:07d}.safetensors", result.net,
+                     preset=config.preset, soft_cap=DEFAULT_SOFT_CAP,
+                     training=result.training_record())
+    if config.checkpoint_path and (step % config.checkpoint_every == 0 or step == config.steps):
+        save_checkpoint(config.checkpoint_path, result, opt)
+
+
+def _warm_start(net: torch.nn.Module, config: TrainConfig) -> int:
+    """Load ``config.init_path``'s weights into ``net``; return the shots it had seen."""
+    loaded = load_weights(config.init_path, expect=config.model)
+    net.load_state_dict(loaded.net.state_dict())
+    return int((loaded.metadata.get("training") or {}).get("shots_seen", 0))
 
 
 def _train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, config: TrainConfig,
@@ -243,14 +277,19 @@ def _train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, config: TrainC
     return float(loss.detach())
 
 
+HELD_OUT_POLICIES = (CommitPolicy.soft(), CommitPolicy.hard(0.0))
+
+
 def _held_out(net: torch.nn.Module, config: TrainConfig) -> dict:
-    """pre+PM (commit at logit > 0) vs PM LER and SDR on fixed held-out shots."""
+    """Soft mode and hard (logit > 0) vs PM errors and SDR on fixed held-out shots."""
     net.eval()
-    task = Task(distance=config.eval_distance, basis="X", noise=NoiseModel.uniform(config.eval_p))
-    ev = evaluate(net, task, shots=config.eval_shots, seed=EVAL_SEED, thresholds=(0.0,))
-    point = ev.points[0]
-    return {"eval_pm_errors": ev.pm_errors, "eval_pre_errors": point.errors,
-            "eval_shots": ev.shots, "eval_sdr": ev.sdr(point)}
+    task = Task(distance=config.eval_distance, basis="X",
+                noise=NoiseModel.named(config.noise, config.eval_p))
+    ev = evaluate(net, task, shots=config.eval_shots, seed=EVAL_SEED,
+                  policies=HELD_OUT_POLICIES)
+    soft, hard = (ev.point(p) for p in HELD_OUT_POLICIES)
+    return {"eval_pm_errors": ev.pm_errors, "eval_soft_errors": soft.errors,
+            "eval_pre_errors": hard.errors, "eval_shots": ev.shots, "eval_sdr": ev.sdr(soft)}
 
 
 def _log(path: str | None, record: dict) -> None:
@@ -288,8 +327,9 @@ def _load_checkpoint(path: str | Path, net: torch.nn.Module, opt: torch.optim.Op
     if ckpt is None:
         raise ValueError(f"resume={str(path)!r} is a weights file without optimizer state")
     saved = ckpt["train_config"]
-    for key in ("preset", "batch", "steps_per_draw", "seed", "p_min", "p_max", "num_p"):
-        if saved[key] != getattr(config, key):
+    for key in ("preset", "noise", "batch", "steps_per_draw", "seed", "p_min", "p_max", "num_p",
+                "init_path"):
+        if saved.get(key, "uniform" if key == "noise" else None) != getattr(config, key):
             raise ValueError(f"resume={str(path)!r} was trained with {key}={saved[key]!r}; "
                              f"this run has {key}={getattr(config, key)!r}")
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})

@@ -1,9 +1,10 @@
 """Weights files: safetensors tensors + JSON metadata. Never pickle.
 
 A weights file carries its own architecture (:class:`~predecoder.model.ModelConfig`), the
-commit threshold and rule it was calibrated for, and how it was trained, so loading needs
-nothing else. A resumable checkpoint is the same file plus the optimizer's tensors
-(``optim.*``) and its training state in the metadata.
+hard-mode commit threshold and rule it was calibrated for, the soft-mode weight cap
+(``soft_cap``; files without it cannot run in soft mode), and how it was trained (noise
+family, p range, distances), so loading needs nothing else. A resumable checkpoint is the
+same file plus the optimizer's tensors (``optim.*``) and its training state in the metadata.
 
 Examples:
     >>> import tempfile, pathlib
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from predecoder.inference import COMMIT_RULES
+from predecoder.inference import CommitPolicy
 from predecoder.model import PRESETS, ModelConfig, PreDecoderNet
 
 FORMAT = "qecpipe-predecoder/1"
@@ -44,31 +45,55 @@ class LoadedModel:
     rule: str
     metadata: dict
     path: Path
+    soft_cap: float | None = None
+
+    @property
+    def noise_family(self) -> str | None:
+        """The noise family the model was trained on ('uniform', 'si1000', ...), if recorded."""
+        return (self.metadata.get("training") or {}).get("noise")
+
+    def policy(self, mode: str) -> CommitPolicy:
+        """The calibrated :class:`CommitPolicy` of ``mode`` ('hard' or 'soft')."""
+        if mode == "hard":
+            return CommitPolicy.hard(self.threshold, self.rule)
+        if mode != "soft":
+            raise ValueError(f"mode={mode!r} must be 'hard' or 'soft'")
+        if self.soft_cap is None:
+            raise ValueError(f"model file {str(self.path)!r} has no soft-mode metadata "
+                             "('soft_cap'): it was saved for hard mode only; save it again "
+                             "with a soft_cap (predecoder.save_weights) to use soft mode")
+        return CommitPolicy.soft(self.soft_cap)
 
 
 def weights_metadata(net: torch.nn.Module, *, preset: str | None, threshold: float,
-                     rule: str = "threshold", training: dict | None = None) -> dict:
-    """The JSON metadata of a weights file (architecture, commit rule, training record)."""
+                     rule: str = "threshold", soft_cap: float | None = None,
+                     training: dict | None = None) -> dict:
+    """The JSON metadata of a weights file (architecture, commit rules, training record)."""
     from predecoder import __version__
 
-    if rule not in COMMIT_RULES:
-        raise ValueError(f"rule={rule!r} must be one of {', '.join(COMMIT_RULES)}")
+    CommitPolicy.hard(threshold, rule)            # validates threshold and rule
+    if soft_cap is not None:
+        CommitPolicy.soft(soft_cap)               # validates the cap
     cfg: ModelConfig = net.config
-    return {"format": FORMAT, "preset": preset, "model": cfg.to_dict(),
+    meta = {"format": FORMAT, "preset": preset, "model": cfg.to_dict(),
             "receptive_field": cfg.receptive_field, "widths": list(cfg.widths),
             "threshold": float(threshold), "commit_rule": rule,
             "package_version": __version__, "training": training or {}}
+    if soft_cap is not None:
+        meta["soft_cap"] = float(soft_cap)
+    return meta
 
 
 def save_weights(path: str | Path, net: torch.nn.Module, *, preset: str | None = None,
-                 threshold: float = 0.0, rule: str = "threshold", training: dict | None = None,
+                 threshold: float = 0.0, rule: str = "threshold",
+                 soft_cap: float | None = None, training: dict | None = None,
                  extra_tensors: dict[str, torch.Tensor] | None = None,
                  extra_metadata: dict | None = None) -> None:
     """Write ``net``'s weights (``model.*``) and metadata as one safetensors file."""
     from safetensors.torch import save_file
 
     meta = weights_metadata(net, preset=preset, threshold=threshold, rule=rule,
-                            training=training)
+                            soft_cap=soft_cap, training=training)
     meta.update(extra_metadata or {})
     tensors = {f"model.{k}": v.detach().to("cpu", torch.float32).contiguous()
                for k, v in net.state_dict().items()}
@@ -120,8 +145,10 @@ def load_weights(path: str | Path, *, device: str | torch.device = "cpu",
                          f"{bad[0]!r} is missing, unexpected or of the wrong shape")
     net.load_state_dict(state)
     net.to(device, memory_format=torch.channels_last_3d).eval()
+    cap = meta.get("soft_cap")
     return LoadedModel(net=net, config=config, threshold=float(meta["threshold"]),
-                       rule=meta.get("commit_rule", "threshold"), metadata=meta, path=Path(path))
+                       rule=meta.get("commit_rule", "threshold"), metadata=meta, path=Path(path),
+                       soft_cap=None if cap is None else float(cap))
 
 
 def resolve_model(model: str | Path | None) -> Path:

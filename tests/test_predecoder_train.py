@@ -24,7 +24,7 @@ def test_learning_rate_schedule():
 
 
 def test_train_config_validation():
-    with pytest.raises(ValueError, match="preset='huge' must be one of small, fast, accurate"):
+    with pytest.raises(ValueError, match="preset='huge' must be one of small, medium, fast"):
         TrainConfig(preset="huge")
     with pytest.raises(ValueError, match="p_min=0.01, p_max=0.002 must satisfy"):
         TrainConfig(p_min=0.01, p_max=0.002)
@@ -109,7 +109,7 @@ def test_cli_train_then_run_with_the_model(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["run", "--distance", "3", "--model", "medium"], "--model='medium' must be one of"),
+    (["run", "--distance", "3", "--model", "huge"], "--model='huge' must be one of"),
     (["run", "--distance", "3", "--model", "missing.safetensors"], "--model="),
     (["run", "--distance", "3", "--decoder", "predecoder+pymatching", "--device", "tpu"],
      "--device='tpu' must be auto, cpu or cuda"),
