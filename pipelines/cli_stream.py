@@ -36,9 +36,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-in-flight", type=int, default=0,
                    help="windows dispatched at once (default 2 per worker)")
     p.add_argument("--input", type=Path, default=None, help="rounds from this .npz instead")
-    p.add_argument("--predecoder", default=None, metavar="MODEL",
-                   help="run the AI pre-decoder on each window's commit block first "
-                        "(shipped preset name or .safetensors path)")
+    p.add_argument("--predecoder", nargs="?", const="default", default=None, metavar="MODEL",
+                   help="run the AI pre-decoder first, block by block, and decode its "
+                        "residual (shipped preset name or .safetensors path; no value: the "
+                        "shipped default model)")
+    p.add_argument("--mode", default="soft",
+                   help="pre-decoder mode: soft (per-shot weights, accurate) or hard "
+                        "(commit above the calibrated threshold, fast) (default soft)")
+    p.add_argument("--block-slices", type=int, default=0,
+                   help="slices per pre-decoder block (default: --n-com)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=execute)
@@ -72,35 +78,52 @@ def execute(args: argparse.Namespace) -> int:
     source = None
     if args.input is not None:
         source = RoundSource.from_file(args.input, task=config.task(), cycle_us=config.cycle_us)
-    prepass, pool = None, None
-    if args.predecoder is not None:
-        from pipelines.windows import PredecoderPrepass
-
-        prepass = PredecoderPrepass.from_model(config.task(), config.plan(),
-                                               model=args.predecoder)
+    predecoder, pool = _predecoder(args, config), None
     with ProgressBar(f"stream d={config.distance}", enabled=not args.json) as bar:
         if config.workers == 0:
-            result = run_stream(config, source=source, prepass=prepass, progress=bar.update)
+            result = run_stream(config, source=source, predecoder=predecoder,
+                                progress=bar.update)
         else:
             from pipelines.ray_service import RayPool, ray_session
+            from pipelines.stream import soft_cap_of
 
             with ray_session(args.address):
-                pool = RayPool(config=config, prepass=prepass)
-                result = run_stream(config, pool=pool, source=source, prepass=prepass,
+                pool = RayPool(config=config, soft_cap=soft_cap_of(predecoder))
+                result = run_stream(config, pool=pool, source=source, predecoder=predecoder,
                                     progress=bar.update)
     out = {"version": __version__, "task": config.task().metadata(seed=config.seed),
            **result.to_json()}
     if pool is not None:
         out["ray_nodes"] = len({node for node, _ in pool.placement})
-    if prepass is not None:
-        out["predecoder"] = str(args.predecoder)
-        out["decoders"] = {"predecoder+windowed-pymatching": out["decoders"].pop(
-            "windowed-pymatching")}
+    if predecoder is not None:
+        out["predecoder"] = {"model": str(args.predecoder), "mode": args.mode,
+                             "policy": predecoder.policy.describe(),
+                             "block_slices": predecoder.block_slices}
     if args.json:
         print(json.dumps(out))
     else:
         _print_summary(out)
     return 0
+
+
+def _predecoder(args: argparse.Namespace, config):
+    """The block-wise pre-decoder of ``--predecoder``/``--mode`` (None without one)."""
+    if args.predecoder is None:
+        return None
+    if args.mode not in ("hard", "soft"):
+        raise ValueError(f"--mode={args.mode!r} must be hard or soft")
+    if args.block_slices < 0:
+        raise ValueError(f"--block-slices={args.block_slices} must be >= 1 (0: --n-com)")
+    from pipelines.predecoder_blocks import BlockPredecoder
+    from predecoder import load_model
+
+    model = None if args.predecoder == "default" else args.predecoder
+    try:
+        loaded = load_model(model)
+    except ValueError as exc:
+        raise ValueError(f"--predecoder: {exc}") from exc
+    return BlockPredecoder(task=config.task(), net=loaded.net, policy=loaded.policy(args.mode),
+                           block_slices=args.block_slices or config.n_com)
 
 
 def _print_summary(out: dict) -> None:

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import stim
 
+from pipelines.predecoder_pipeline import PREDECODER_DECODERS, mode_of
 from qec import MATCHING_DECODERS, MatchingDecoder, Task
 
 
@@ -23,7 +24,6 @@ class BatchDecoder(Protocol):
     def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray: ...
 
 
-PREDECODER_DECODERS = ("predecoder+pymatching", "predecoder+pymatching-correlated")
 DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS + PREDECODER_DECODERS
 
 
@@ -55,6 +55,7 @@ def make_decoder(
         from pipelines.predecoder_pipeline import PredecoderPipeline
 
         return PredecoderPipeline.from_task(task, model=model, dem=dem, device=device,
+                                            mode=mode_of(name),
                                             correlated=name.endswith("-correlated"))
     return MatchingDecoder.named(name, task.dem() if dem is None else dem)
 
@@ -89,6 +90,6 @@ def make_decoder_for_dem(
     if name in PREDECODER_DECODERS:  # layout from the DEM's DETECTOR(x, y, t) coordinates
         from pipelines.predecoder_pipeline import PredecoderPipeline
 
-        return PredecoderPipeline.from_dem(dem, model=model,
+        return PredecoderPipeline.from_dem(dem, model=model, mode=mode_of(name),
                                            correlated=name.endswith("-correlated"))
     return MatchingDecoder.named(name, dem)

@@ -1,21 +1,30 @@
-"""The composed decoder: AI pre-decoder, then PyMatching on the residual.
+"""The composed decoders: AI pre-decoder, then a global matcher on the residual.
 
 prediction = matcher(residual) XOR flip, where the pre-decoder commits edges of the task's
 decomposed DEM, residual = dets XOR syndrome(edges) (stim's order and length) and flip =
-observables(edges); the matcher is built from the ORIGINAL DEM (or the ``dem`` override,
-e.g. learned weights on the same detectors).
+observables(edges). Two modes (``predecoder.CommitPolicy``):
 
-On CUDA the bits stay on the GPU: stim's packed bytes go over, CuPy unpacks them and hands
-them to torch through DLPack (zero-copy), the residual is packed there, and only packed bytes
-come back. Without CuPy (or on CPU) numpy does the same.
+- ``predecoder+pymatching[-correlated]`` (hard, the speed mode): commit edges above the
+  model's calibrated threshold; PyMatching built from the ORIGINAL DEM (or the ``dem``
+  override, e.g. learned weights on the same detectors) decodes the residual;
+- ``predecoder+soft-matching`` (soft, the accuracy mode): commit every edge with logit > 0;
+  the per-shot-weight matcher (:class:`qec.BlossomMatcher`) decodes the residual with weights
+  |logit|, so it can undo the network's mistakes.
+
+Shots go through in micro-batches of at most ``predecoder.inference.MAX_CELLS`` grid cells, so
+memory is bounded for any chunk size. On CUDA the bits stay on the GPU: stim's packed bytes go
+over, CuPy unpacks them and hands them to torch through DLPack (zero-copy), the residual is
+packed there, and only packed bytes come back. Without CuPy (or on CPU) numpy does the same.
 
 Examples:
     >>> from qec import Task, NoiseModel, sample_detectors
     >>> task = Task(distance=3, noise=NoiseModel.uniform(0.003))
-    >>> dec = PredecoderPipeline.from_task(task, model="small")
+    >>> dec = PredecoderPipeline.from_task(task, model="small", mode="soft")
     >>> chunk = next(sample_detectors(task.circuit(), shots=100, seed=0))
-    >>> dec.decode_batch(chunk.dets).shape, sorted(dec.metrics())
-    ((100, 1), ['matching_us_per_round', 'predecoder_us_per_round', 'residual_density', 'sdr'])
+    >>> dec.name, dec.decode_batch(chunk.dets).shape, sorted(dec.metrics())
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ('predecoder+soft-matching', (100, 1),
+     ['matching_us_per_round', 'predecoder_us_per_round', 'residual_density', 'sdr'])
 """
 
 from __future__ import annotations
@@ -26,94 +35,127 @@ from pathlib import Path
 import numpy as np
 import stim
 
-from qec import MatchingDecoder, Task, check_packed
+from qec import BlossomMatcher, MatchingDecoder, Task, check_packed
 
-PREDECODER_DECODERS = ("predecoder+pymatching", "predecoder+pymatching-correlated")
+HARD_DECODERS = ("predecoder+pymatching", "predecoder+pymatching-correlated")
+SOFT_DECODERS = ("predecoder+soft-matching",)
+PREDECODER_DECODERS = HARD_DECODERS + SOFT_DECODERS
+
+
+def mode_of(name: str) -> str:
+    """'hard' or 'soft': the commit mode of pre-decoder decoder ``name``."""
+    if name not in PREDECODER_DECODERS:
+        raise ValueError(f"decoder={name!r} is not a pre-decoder decoder; choose one of "
+                         f"{', '.join(PREDECODER_DECODERS)}")
+    return "soft" if name in SOFT_DECODERS else "hard"
 
 
 class PredecoderPipeline:
-    """Batch decoder ``predecoder+pymatching[-correlated]`` for one task.
+    """A pre-decoder decoder (see the module docstring) for one task.
 
-    Build with :meth:`from_task`. ``decode_batch`` takes (shots, ceil(D/8)) uint8 bit-packed
-    detectors and returns (shots, ceil(O/8)) uint8 bit-packed predictions; ``metrics()``
-    reports per-stage µs per round, residual density and SDR accumulated over all calls.
+    Build with :meth:`from_task` or :meth:`from_dem`. ``decode_batch`` takes (shots,
+    ceil(D/8)) uint8 bit-packed detectors and returns (shots, ceil(O/8)) uint8 bit-packed
+    predictions; ``metrics()`` reports per-stage µs per round, residual density and SDR
+    accumulated over all calls.
     """
 
-    def __init__(self, *, name: str, layout, loaded, matcher: MatchingDecoder, device: str,
-                 threshold: float, rule: str, tile: tuple[int, int, int] | None = None) -> None:
+    def __init__(self, *, name: str, layout, loaded, policy, matcher, device: str,
+                 tile: tuple[int, int, int] | None = None) -> None:
         self.name = name
         self.layout = layout            # predecoder.EdgeLayout: geometry + matching graph
         self.rounds = layout.geometry.rounds
         self.loaded = loaded
-        self.matcher = matcher
+        self.policy = policy            # predecoder.CommitPolicy
+        self.matcher = matcher          # MatchingDecoder (hard) or BlossomMatcher (soft)
         self.device = device
-        self.threshold = threshold
-        self.rule = rule
         self.tile = tile
         self._totals = np.zeros(5)   # shots, events in, events out, pre seconds, PM seconds
 
     @classmethod
-    def from_task(cls, task: Task, *, model: str | Path | None = None,
+    def from_task(cls, task: Task, *, model: str | Path | None = None, mode: str = "hard",
                   correlated: bool = False, dem: stim.DetectorErrorModel | None = None,
-                  device: str = "cpu", threshold: float | None = None,
-                  rule: str | None = None,
-                  tile: tuple[int, int, int] | None = None) -> PredecoderPipeline:
+                  device: str = "cpu", tile: tuple[int, int, int] | None = None,
+                  policy=None) -> PredecoderPipeline:
         """The composed decoder with weights ``model`` (preset name or path; default shipped).
 
-        The pre-decoder's edges come from the task's own circuit and decomposed DEM; the
-        global matcher from ``dem`` when given (same detectors), else the task's DEM.
+        The pre-decoder's edges come from the task's own circuit and decomposed DEM; a hard
+        mode matcher from ``dem`` when given (same detectors), else the task's DEM. ``policy``
+        overrides the model's calibrated :class:`predecoder.CommitPolicy` of ``mode``.
         """
         from predecoder.edges import EdgeLayout
 
         return cls._build(EdgeLayout.from_task(task), task.dem() if dem is None else dem,
-                          model=model, correlated=correlated, device=device,
-                          threshold=threshold, rule=rule, tile=tile)
+                          model=model, mode=mode, correlated=correlated, device=device,
+                          tile=tile, policy=policy)
 
     @classmethod
     def from_dem(cls, dem: stim.DetectorErrorModel, *, model: str | Path | None = None,
-                 correlated: bool = False, device: str = "cpu") -> PredecoderPipeline:
+                 mode: str = "hard", correlated: bool = False,
+                 device: str = "cpu") -> PredecoderPipeline:
         """Build from a circuit's decomposed DEM alone (what sinter hands over): the layout
         comes from the DEM's DETECTOR(x, y, t) coordinates via :meth:`qec.Geometry.from_dem`."""
         from predecoder.edges import EdgeLayout
         from qec import Geometry, MatchingGraph
 
         layout = EdgeLayout.build(Geometry.from_dem(dem), MatchingGraph.from_dem(dem))
-        return cls._build(layout, dem, model=model, correlated=correlated, device=device)
+        return cls._build(layout, dem, model=model, mode=mode, correlated=correlated,
+                          device=device)
 
     @classmethod
-    def _build(cls, layout, dem: stim.DetectorErrorModel, *, model, correlated: bool,
-               device: str, threshold: float | None = None, rule: str | None = None,
-               tile: tuple[int, int, int] | None = None) -> PredecoderPipeline:
+    def _build(cls, layout, dem: stim.DetectorErrorModel, *, model, mode: str,
+               correlated: bool, device: str, tile: tuple[int, int, int] | None = None,
+               policy=None) -> PredecoderPipeline:
         from predecoder.weights import load_model
 
         loaded = load_model(model, device=device)
-        name = PREDECODER_DECODERS[1] if correlated else PREDECODER_DECODERS[0]
-        return cls(name=name, layout=layout, loaded=loaded,
-                   matcher=MatchingDecoder.from_dem(dem, correlated=correlated), device=device,
-                   threshold=loaded.threshold if threshold is None else threshold,
-                   rule=loaded.rule if rule is None else rule, tile=tile)
+        policy = loaded.policy(mode) if policy is None else policy
+        if policy.mode != mode:
+            raise ValueError(f"policy {policy.describe()} does not match mode={mode!r}")
+        if policy.soft_mode:
+            if correlated:
+                raise ValueError("soft mode has no correlated variant")
+            matcher = BlossomMatcher.from_graph(layout.graph, cap=policy.cap)
+            name = SOFT_DECODERS[0]
+        else:
+            matcher = MatchingDecoder.from_dem(dem, correlated=correlated)
+            name = HARD_DECODERS[1] if correlated else HARD_DECODERS[0]
+        return cls(name=name, layout=layout, loaded=loaded, policy=policy, matcher=matcher,
+                   device=device, tile=tile)
 
-    def predecode(self, dets_bit_packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Packed dets -> (packed residual (S, ceil(D/8)), packed flip (S, ceil(O/8)))."""
+    def predecode(self, dets_bit_packed: np.ndarray):
+        """Packed dets (one micro-batch) -> ``predecoder.Corrections`` (tensors on device)."""
         from predecoder.inference import predecode
 
         num_det = self.layout.geometry.num_detectors
-        dets_bit_packed = check_packed(dets_bit_packed, num_det, "dets_bit_packed")
-        dets = _unpack(dets_bit_packed, num_det, self.device)
-        autocast = _autocast(self.device)
-        with autocast:
-            corr = predecode(self.loaded.net, dets, self.layout, threshold=self.threshold,
-                             rule=self.rule, tile=self.tile)
+        dets = _unpack(check_packed(dets_bit_packed, num_det, "dets_bit_packed"), num_det,
+                       self.device)
+        with _autocast(self.device):
+            corr = predecode(self.loaded.net, dets, self.layout, policy=self.policy,
+                             tile=self.tile)
         self._totals[1] += float(dets.sum())
         self._totals[2] += float(corr.residual.sum())
-        return _pack(corr.residual), _pack(corr.flip)
+        return corr
 
     def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray:
         """(S, ceil(D/8)) uint8 packed detectors -> (S, ceil(O/8)) uint8 packed predictions."""
+        from predecoder.inference import MAX_CELLS
+
+        per_batch = max(1, MAX_CELLS // int(np.prod(self.layout.shape)))
+        parts = [self._decode_micro(dets_bit_packed[s:s + per_batch])
+                 for s in range(0, dets_bit_packed.shape[0], per_batch)]
+        if not parts:
+            return np.zeros((0, (self.layout.graph.num_observables + 7) // 8), dtype=np.uint8)
+        return np.concatenate(parts)
+
+    def _decode_micro(self, dets_bit_packed: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
-        residual, flip = self.predecode(dets_bit_packed)
+        corr = self.predecode(dets_bit_packed)
+        residual, flip = _pack(corr.residual), _pack(corr.flip)
         t1 = time.perf_counter()
-        predicted = self.matcher.decode_batch(residual) ^ flip
+        if self.policy.soft_mode:
+            predicted = self.matcher.decode_batch(residual, corr.weights) ^ flip
+        else:
+            predicted = self.matcher.decode_batch(residual) ^ flip
         self._totals += [residual.shape[0], 0, 0, t1 - t0, time.perf_counter() - t1]
         return predicted
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from pipelines.stream import StreamConfig
 from pipelines.window_graphs import WindowGraphs
-from pipelines.windows import Prepass, WindowResult, WindowWorker
-from qec import pack_bits, unpack_bits
+from pipelines.windows import WindowResult, WindowWorker
+from qec import SparseEdgeWeights, pack_bits, unpack_bits
 
 MAX_RESTARTS = 4
 MAX_RERUNS_PER_WINDOW = 4
@@ -61,21 +61,24 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
 
 
 class _DecoderActorImpl:
-    """The actor body: a WindowWorker and nothing else."""
+    """The actor body: a WindowWorker (or what ``worker_class`` builds) and nothing else."""
 
-    def __init__(self, config: StreamConfig, template, prepass: Prepass | None) -> None:
-        self.worker = WindowWorker(task=config.task(), plan=config.plan(), prepass=prepass,
-                                   template=template)
+    def __init__(self, config: StreamConfig, template, soft_cap: float | None,
+                 worker_class: type = WindowWorker) -> None:
+        self.worker = worker_class(task=config.task(), plan=config.plan(), template=template,
+                                   soft_cap=soft_cap)
         self.worker.graphs.warm()
 
-    def decode(self, index: int, dets: np.ndarray) -> WindowResult:
-        return self.worker.decode(index, dets)
+    def decode(self, index: int, dets: np.ndarray,
+               weights: SparseEdgeWeights | None = None) -> WindowResult:
+        return self.worker.decode(index, dets, weights=weights)
 
-    def decode_packed(self, index: int, dets_bit_packed: np.ndarray, num_detectors: int):
+    def decode_packed(self, index: int, dets_bit_packed: np.ndarray, num_detectors: int,
+                      weights: SparseEdgeWeights | None = None):
         """Bit-packed in and out: a d = 13 window of 16 shots stays under Ray's 100 KiB
         inline-object limit (half the per-call overhead measured, bench/streaming.py)."""
-        dets = unpack_bits(dets_bit_packed, num_detectors).astype(bool)
-        r = self.worker.decode(index, dets)
+        dets = unpack_bits(dets_bit_packed, num_detectors)
+        r = self.worker.decode(index, dets, weights=weights)
         return r.flip, pack_bits(r.toggles), r.decode_seconds
 
     def where(self) -> tuple[str, int]:
@@ -96,15 +99,17 @@ class RayPool:
 
     Args:
         config: the stream configuration (``config.workers`` actors).
-        prepass: optional local pre-pass shipped to every actor (must pickle).
+        soft_cap: the soft-mode base weight, when windows come with per-shot weights.
+        worker_class: the window worker each actor runs (default :class:`WindowWorker`; a
+            subclass must pickle by value or be importable on every node).
         spread: place actors on different nodes where possible (Ray's SPREAD strategy).
 
     Windows go to the actor with the fewest calls in flight. ``reruns`` counts windows
     re-submitted after their actor died.
     """
 
-    def __init__(self, *, config: StreamConfig, prepass: Prepass | None = None,
-                 spread: bool = False) -> None:
+    def __init__(self, *, config: StreamConfig, soft_cap: float | None = None,
+                 spread: bool = False, worker_class: type = WindowWorker) -> None:
         import ray
 
         if config.workers < 1:
@@ -118,7 +123,7 @@ class RayPool:
         if spread:
             opts["scheduling_strategy"] = "SPREAD"
         actor = _actor_class()
-        self.actors = [actor.options(**opts).remote(config, template_ref, prepass)
+        self.actors = [actor.options(**opts).remote(config, template_ref, soft_cap, worker_class)
                        for _ in range(config.workers)]
         self.placement = ray.get([a.where.remote() for a in self.actors])  # waits for warm-up
         self.load = [0] * config.workers
@@ -129,11 +134,13 @@ class RayPool:
     def in_flight(self) -> int:
         return len(self.pending)
 
-    def submit(self, key: tuple, index: int, dets: np.ndarray, *, tries: int = 0) -> None:
+    def submit(self, key: tuple, index: int, dets: np.ndarray,
+               weights: SparseEdgeWeights | None = None, *, tries: int = 0) -> None:
         worker = int(np.argmin(self.load))
-        ref = self.actors[worker].decode_packed.remote(index, pack_bits(dets), dets.shape[1])
+        ref = self.actors[worker].decode_packed.remote(index, pack_bits(dets), dets.shape[1],
+                                                       weights)
         self.load[worker] += 1
-        self.pending[ref] = (key, index, dets, worker, time.perf_counter(), tries)
+        self.pending[ref] = (key, index, dets, weights, worker, time.perf_counter(), tries)
 
     def wait(self, timeout: float | None) -> list[tuple[tuple, WindowResult, int, float]]:
         import ray
@@ -148,7 +155,7 @@ class RayPool:
             ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
         done = []
         for ref in ready:
-            key, index, dets, worker, t0, tries = self.pending.pop(ref)
+            key, index, dets, weights, worker, t0, tries = self.pending.pop(ref)
             self.load[worker] -= 1
             try:
                 flip, toggles, seconds = ray.get(ref)
@@ -157,10 +164,9 @@ class RayPool:
                     raise RuntimeError(f"window {index} failed {tries + 1} times; the "
                                        f"decoder actors keep dying") from exc
                 self.reruns += 1
-                self.submit(key, index, dets, tries=tries + 1)
+                self.submit(key, index, dets, weights, tries=tries + 1)
                 continue
-            result = WindowResult(index, flip, unpack_bits(toggles, dets.shape[1]).astype(bool),
-                                  seconds)
+            result = WindowResult(index, flip, unpack_bits(toggles, dets.shape[1]), seconds)
             done.append((key, result, worker, time.perf_counter() - t0))
         return done
 

@@ -9,6 +9,12 @@ with a bound on in-flight work, and commits windows strictly in time order. When
 behind, ready windows wait in the service and the backlog (rounds received but not yet
 committed) grows; nothing is dropped or reordered.
 
+With the AI pre-decoder (``predecoder=`` a :class:`pipelines.predecoder_blocks.BlockPredecoder`),
+the service pre-decodes each block of slices as soon as the slices it reads (the block and its
+halo) have arrived, and the windows decode the residual (hard mode) or the residual with the
+block's per-shot weights (soft mode); a window becomes ready once every block that owns edges
+in it is done. The prediction is the windows' flip XOR the pre-decoder's flip.
+
 Pools: :class:`InProcessPool` (``workers=0``) and ``pipelines.ray_service.RayPool``.
 """
 
@@ -24,15 +30,9 @@ from typing import Protocol
 
 import numpy as np
 
-from pipelines.windows import (
-    Prepass,
-    SliceLayout,
-    WindowPlan,
-    WindowResult,
-    WindowWorker,
-    _check_dets,
-)
-from qec import NoiseModel, Task, pack_bits, sample_detectors, unpack_bits
+from pipelines.window_graphs import SliceLayout
+from pipelines.windows import WindowPlan, WindowResult, WindowWorker, check_dets
+from qec import NoiseModel, SparseEdgeWeights, Task, pack_bits, sample_detectors, unpack_bits
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class RoundSource:
 
     def __init__(self, *, dets: np.ndarray, obs: np.ndarray, layout: SliceLayout,
                  cycle_us: float) -> None:
-        self.dets = _check_dets(dets, layout.num_detectors, "dets")
+        self.dets = check_dets(dets, layout.num_detectors, "dets")
         self.obs = np.asarray(obs, dtype=bool)
         if self.obs.ndim != 2 or self.obs.shape[0] != self.dets.shape[0]:
             raise ValueError(f"obs has shape {self.obs.shape}; expected ({self.dets.shape[0]}, O)")
@@ -156,12 +156,18 @@ class RoundSource:
 
 
 class _StreamState:
-    """One stream's received slices, pending artificial defects and in-order commits."""
+    """One stream's received slices, pre-decoded blocks, pending artificial defects and
+    in-order commits. ``dets`` holds the residual once the pre-decoder has run on a block."""
 
-    def __init__(self, *, worker: WindowWorker, shots: int) -> None:
+    def __init__(self, *, worker: WindowWorker, shots: int, predecoder=None) -> None:
         self.worker, self.plan, self.layout = worker, worker.plan, worker.layout
-        self.shots = shots
+        self.shots, self.predecoder = shots, predecoder
         self.dets = np.zeros((shots, self.layout.num_detectors), dtype=bool)
+        self.raw = self.dets if predecoder is None else self.dets.copy()
+        self.blocks = list(predecoder.blocks()) if predecoder is not None else []
+        self.block_weights: dict[int, SparseEdgeWeights] = {}
+        self.predecoded = 0 if predecoder is not None else None  # blocks done, in order
+        self.predecoder_seconds = 0.0
         self.received = 0  # slices received
         self.arrival: list[float] = []  # seconds, per slice
         self.dispatched: set[int] = set()
@@ -181,24 +187,59 @@ class _StreamState:
             raise ValueError(f"slice t={t} is past the experiment's last slice "
                              f"{self.layout.num_slices - 1}")
         size = self.layout.size(t)
-        dets = _check_dets(dets, size, f"slice {t}")
+        dets = check_dets(dets, size, f"slice {t}")
         if dets.shape[0] != self.shots:
             raise ValueError(f"slice {t} has {dets.shape[0]} shots; the stream has {self.shots}")
         self.dets[:, self.layout.start(t):self.layout.start(t + 1)] = dets
+        if self.raw is not self.dets:
+            self.raw[:, self.layout.start(t):self.layout.start(t + 1)] = dets
         self.received += 1
         self.arrival.append(arrival)
+        self._predecode()
+
+    def _predecode(self) -> None:
+        """Run every block whose slices (and halo) have all arrived, in time order."""
+        while self.predecoded is not None and self.predecoded < len(self.blocks):
+            t0, t1 = self.blocks[self.predecoded]
+            e0, e1 = self.predecoder.extended(t0, t1)
+            if e1 > self.received:
+                return
+            out = self.predecoder.run(t0, t1, self.raw[:, self.layout.start(e0):
+                                                        self.layout.start(e1)])
+            self.dets[:, out.det_lo:out.det_hi] ^= out.syndrome
+            self.flip ^= out.flip
+            if out.weights is not None:
+                self.block_weights[self.predecoded] = out.weights
+            self.predecoder_seconds += out.seconds
+            self.predecoded += 1
+
+    @property
+    def final_slices(self) -> int:
+        """Slices whose input to the windows is final (residual: their blocks are done)."""
+        if self.predecoded is None:
+            return self.received
+        return self.blocks[self.predecoded - 1][1] if self.predecoded else 0
+
+    def window_weights(self, index: int) -> SparseEdgeWeights | None:
+        """Soft mode: the per-shot weights of the blocks owning edges in window ``index``."""
+        if not self.block_weights:
+            return None
+        w, n = self.plan.windows[index], self.predecoder.block_slices
+        # blocks own anchors [k n, (k + 1) n); the window needs anchors lo - 1 .. hi - 1
+        ks = range(max(0, w.lo - 1) // n, (w.hi - 1) // n + 1)
+        return SparseEdgeWeights.concat([self.block_weights[k] for k in ks])
 
     def ready(self) -> list[int]:
-        """Windows not yet dispatched whose inputs are complete (A: all slices arrived;
+        """Windows not yet dispatched whose inputs are complete (A: all slices final;
         B: both neighbouring A windows done). Amortised O(1) per call."""
         out = []
         while (self._next_a < len(self._a_order)
-               and self.plan.windows[self._a_order[self._next_a]].hi <= self.received):
+               and self.plan.windows[self._a_order[self._next_a]].hi <= self.final_slices):
             out.append(self._a_order[self._next_a])
             self._next_a += 1
         for b in sorted(self._b_waiting):
             w = self.plan.windows[b]
-            if w.hi <= self.received and all(a in self.results for a in w.depends):
+            if w.hi <= self.final_slices and all(a in self.results for a in w.depends):
                 out.append(b)
                 self._b_waiting.discard(b)
         return out
@@ -244,7 +285,8 @@ class Pool(Protocol):
 
     num_workers: int
 
-    def submit(self, key: tuple, index: int, dets: np.ndarray) -> None: ...
+    def submit(self, key: tuple, index: int, dets: np.ndarray,
+               weights: SparseEdgeWeights | None = None) -> None: ...
 
     def wait(self, timeout: float | None) -> list[tuple[tuple, WindowResult, int, float]]: ...
 
@@ -264,9 +306,10 @@ class InProcessPool:
         self._done: list[tuple[tuple, WindowResult, int, float]] = []
         self.reruns = 0
 
-    def submit(self, key: tuple, index: int, dets: np.ndarray) -> None:
+    def submit(self, key: tuple, index: int, dets: np.ndarray,
+               weights: SparseEdgeWeights | None = None) -> None:
         t0 = time.perf_counter()
-        result = self.worker.decode(index, dets)
+        result = self.worker.decode(index, dets, weights=weights)
         self._done.append((key, result, 0, time.perf_counter() - t0))
 
     def wait(self, timeout: float | None) -> list[tuple[tuple, WindowResult, int, float]]:
@@ -315,9 +358,10 @@ class StreamService:
     """
 
     def __init__(self, *, config: StreamConfig, pool: Pool | None = None,
-                 prepass: Prepass | None = None) -> None:
-        self.config = config
-        self.worker = WindowWorker(task=config.task(), plan=config.plan(), prepass=prepass)
+                 predecoder=None) -> None:
+        self.config, self.predecoder = config, predecoder
+        self.worker = WindowWorker(task=config.task(), plan=config.plan(),
+                                   soft_cap=soft_cap_of(predecoder))
         if pool is None:
             self.worker.graphs.warm()  # build the matchers before the clock starts
             pool = InProcessPool(self.worker)
@@ -336,7 +380,8 @@ class StreamService:
             raise ValueError(f"stream_id={stream_id!r} is already open")
         if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
             raise ValueError(f"shots={shots!r} must be an integer >= 1")
-        self.streams[stream_id] = _StreamState(worker=self.worker, shots=shots)
+        self.streams[stream_id] = _StreamState(worker=self.worker, shots=shots,
+                                               predecoder=self.predecoder)
         self.backlog[stream_id] = []
 
     def push(self, stream_id: str, t: int, dets: np.ndarray, *,
@@ -400,8 +445,16 @@ class StreamService:
     def _dispatch(self) -> None:
         while self.queue and self.pool.in_flight < self.config.in_flight_limit:
             stream_id, index = self.queue.popleft()
-            self.pool.submit((stream_id, index), index,
-                             self.streams[stream_id].window_input(index))
+            state = self.streams[stream_id]
+            self.pool.submit((stream_id, index), index, state.window_input(index),
+                             state.window_weights(index))
+
+
+def soft_cap_of(predecoder) -> float | None:
+    """The soft-mode base weight the window workers need (None without soft mode)."""
+    if predecoder is None or not predecoder.policy.soft_mode:
+        return None
+    return predecoder.policy.cap
 
 
 @dataclass(frozen=True)
@@ -429,6 +482,9 @@ class StreamResult:
     shots: int
     calls: tuple[_Call, ...] = field(repr=False)
     reruns: int = 0
+    decoder: str = "windowed-pymatching"
+    predecoder_seconds: float = 0.0
+    sdr: float | None = None
 
     @property
     def max_backlog_rounds(self) -> int:
@@ -473,7 +529,7 @@ class StreamResult:
     def to_json(self, max_points: int = 100) -> dict:
         from qec import DecodeStats
 
-        stats = DecodeStats(decoder="windowed-pymatching", shots=self.shots, errors=self.errors,
+        stats = DecodeStats(decoder=self.decoder, shots=self.shots, errors=self.errors,
                             seconds=self.seconds, rounds=self.config.rounds)
         step = max(1, len(self.backlog) // max_points)
         cfg = self.config
@@ -489,7 +545,11 @@ class StreamResult:
                "mean_window_decode_us": self.mean_decode_seconds * 1e6,
                "mean_window_turnaround_us": self.mean_call_seconds * 1e6,
                "per_worker": self.per_worker(),
-               "decoders": {"windowed-pymatching": stats.to_json()}}
+               "decoders": {self.decoder: stats.to_json()}}
+        if self.sdr is not None:
+            out["predecoder_us_per_round"] = (self.predecoder_seconds * 1e6
+                                              / max(self.shots * cfg.rounds, 1))
+            out["sdr"] = self.sdr
         if cfg.cycle_us > 0:
             out["n_par"] = self.n_par()
         return out
@@ -497,7 +557,7 @@ class StreamResult:
 
 def run_stream(
     config: StreamConfig, *, pool: Pool | None = None, source: RoundSource | None = None,
-    prepass: Prepass | None = None, progress: Callable[[int, int], None] | None = None,
+    predecoder=None, progress: Callable[[int, int], None] | None = None,
 ) -> StreamResult:
     """Stream ``source`` (default: sampled from the config) through a service and measure it.
 
@@ -506,7 +566,7 @@ def run_stream(
     """
     source = source or RoundSource.from_task(config.task(), shots=config.shots,
                                              seed=config.seed, cycle_us=config.cycle_us)
-    service = StreamService(config=config, pool=pool, prepass=prepass)
+    service = StreamService(config=config, pool=pool, predecoder=predecoder)
     service.open("main", shots=source.dets.shape[0])
     state = service.streams["main"]
     try:
@@ -530,9 +590,16 @@ def _result(config: StreamConfig, service: StreamService, source: RoundSource,
     latency = tuple(state.commit_time[w.index] - state.arrival[w.hi - 1]
                     for w in state.plan.windows)
     errors = int(np.any(state.flip != source.obs, axis=1).sum())
+    pre = service.predecoder
+    decoder, sdr = "windowed-pymatching", None
+    if pre is not None:
+        decoder = ("windowed-predecoder+soft-matching" if pre.policy.soft_mode
+                   else "windowed-predecoder+pymatching")
+        sdr = float(state.raw.sum()) / max(float(state.dets.sum()), 1.0)
     return StreamResult(config=config, seconds=end - start,
                         rounds_per_second=source.num_slices / max(end - start, 1e-12),
                         window_latency=latency, backlog=tuple(service.backlog["main"]),
                         windows_committed=state.committed, errors=errors,
                         shots=source.dets.shape[0], calls=tuple(service.calls),
-                        reruns=getattr(service.pool, "reruns", 0))
+                        reruns=getattr(service.pool, "reruns", 0), decoder=decoder,
+                        predecoder_seconds=state.predecoder_seconds, sdr=sdr)

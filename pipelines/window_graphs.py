@@ -10,7 +10,7 @@ for why that makes windowed decoding exact in the limit).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from qec import BOUNDARY, Geometry, MatchingGraph, Task
 if TYPE_CHECKING:  # annotations only: windows.py imports this module
     from pipelines.windows import Window, WindowPlan
 
-_MARGIN = 3  # slices of real context a template keeps before/after a window
+MARGIN = 3  # slices of real context a template keeps before/after a window
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,9 @@ def _slice_counts(distance: int, basis: str, noise) -> tuple[int, int, int]:
 class WindowGraph:
     """The matcher of one window shape, with the table mapping matched pairs to observables.
 
-    Local detector k is the window's k-th detector (slice-major, stim order).
+    Local detector k is the window's k-th detector (slice-major, stim order). Edge k of the
+    window is ``edge_keys[k]``; :meth:`soft_matcher` matches with per-shot weights on the same
+    edges, in the same order.
     """
 
     matching: pymatching.Matching
@@ -85,18 +87,40 @@ class WindowGraph:
     edge_keys: np.ndarray  # (E,) sorted int64 keys a * (D + 1) + (b + 1), a < b or b = -1
     edge_obs: np.ndarray  # (E,) int64 observable bitmask per key
     edge_prob: np.ndarray  # (E,) float64 merged probability per key
+    _soft: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def edge_dets(self) -> np.ndarray:
+        """(E, 2) int64 local detector pairs of the edges (-1 = boundary)."""
+        n = self.num_detectors + 1
+        return np.stack([self.edge_keys // n, self.edge_keys % n - 1], axis=1)
+
+    def soft_matcher(self, cap: float):
+        """The per-shot-weight matcher of this window (base weight ``cap``), built once."""
+        if cap not in self._soft:
+            from qec import BlossomMatcher
+
+            graph = MatchingGraph(self.num_detectors, self.num_observables, self.edge_dets,
+                                  self.edge_obs, self.edge_prob, (), np.zeros(0))
+            self._soft[cap] = BlossomMatcher.from_graph(graph, cap=cap)
+        return self._soft[cap]
+
+    def edge_index(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """(K,) local pairs (a < b, or b = -1) -> (K,) edge indices (RuntimeError if one is not
+        an edge of this window)."""
+        keys = np.asarray(a, dtype=np.int64) * (self.num_detectors + 1) + (np.asarray(b) + 1)
+        pos = np.searchsorted(self.edge_keys, keys)
+        if np.any(pos >= len(self.edge_keys)) or np.any(self.edge_keys[np.minimum(
+                pos, len(self.edge_keys) - 1)] != keys):
+            raise RuntimeError("a pair is not an edge of the window's graph")
+        return pos
 
     def edge_obs_of(self, pairs: np.ndarray) -> np.ndarray:
         """(K, 2) local matched pairs -> (K,) observable bitmasks."""
-        a, b = _ordered(pairs)
-        keys = a * (self.num_detectors + 1) + (b + 1)
-        pos = np.searchsorted(self.edge_keys, keys)
-        if np.any(pos >= len(self.edge_keys)) or np.any(self.edge_keys[pos] != keys):
-            raise RuntimeError("the matcher returned a pair that is not an edge of its graph")
-        return self.edge_obs[pos]
+        return self.edge_obs[self.edge_index(*ordered_pairs(pairs))]
 
 
-def _ordered(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ordered_pairs(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Order pairs so a < b, with a boundary (-1) always second."""
     a, b = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
     swap = (b != BOUNDARY) & ((a > b) | (a == BOUNDARY))
@@ -180,10 +204,10 @@ def _build_window_graph(merged: dict, num_dets: int, num_obs: int) -> WindowGrap
 class WindowGraphs:
     """Window matchers of one experiment, built from ONE short template circuit.
 
-    The matching graph is translation-invariant in time except within ``_MARGIN`` slices of
-    either end, so a template of ``W + 2 * _MARGIN`` slices (W = the widest window) holds
+    The matching graph is translation-invariant in time except within ``MARGIN`` slices of
+    either end, so a template of ``W + 2 * MARGIN`` slices (W = the widest window) holds
     every window shape: windows near the start sit at the same offset in the template, windows
-    near the end at the same distance from its end, all others ``_MARGIN`` slices in. An
+    near the end at the same distance from its end, all others ``MARGIN`` slices in. An
     experiment of any length thus needs one small DEM. ``full=True`` restricts the
     experiment's own DEM instead (the reference the template is tested against).
 
@@ -201,7 +225,7 @@ class WindowGraphs:
         self.layout = SliceLayout.of_task(task)
         T = self.layout.num_slices
         widest = max(w.hi - w.lo for w in plan.windows)
-        self.template_slices = T if full else min(T, widest + 2 * _MARGIN)
+        self.template_slices = T if full else min(T, widest + 2 * MARGIN)
         self.template_task = Task(distance=task.distance, noise=task.noise,
                                   rounds=self.template_slices - 1, basis=task.basis)
         self.template_layout = SliceLayout.of_task(self.template_task)
@@ -219,7 +243,7 @@ class WindowGraphs:
 
     def template_offset(self, window: Window) -> int:
         """Slice of the template where the window starts."""
-        return _template_offset(window.lo, window.hi, self.layout.num_slices,
+        return template_offset(window.lo, window.hi, self.layout.num_slices,
                                 self.template_slices)
 
     def for_window(self, window: Window) -> WindowGraph:
@@ -244,10 +268,10 @@ class WindowGraphs:
         return len(self._cache)
 
 
-def _template_offset(lo: int, hi: int, num_slices: int, template_slices: int) -> int:
+def template_offset(lo: int, hi: int, num_slices: int, template_slices: int) -> int:
     """Where slices [lo, hi) of an experiment sit in a template of ``template_slices``."""
-    if template_slices == num_slices or lo < _MARGIN:
+    if template_slices == num_slices or lo < MARGIN:
         return lo
-    if num_slices - hi < _MARGIN:
+    if num_slices - hi < MARGIN:
         return template_slices - (num_slices - lo)
-    return _MARGIN
+    return MARGIN

@@ -30,29 +30,25 @@ decoding reproduces global decoding up to ties.
 Windows are built once per shape from a *short* circuit with the same local structure (the
 matching graph is translation-invariant in time away from the first and last two slices;
 tested against the full DEM), so a 10000-round experiment never builds its full DEM.
+
+With the AI pre-decoder, the windows decode its RESIDUAL (:mod:`pipelines.predecoder_blocks`
+computes it block by block, equal to the whole-volume residual) and the prediction is the
+windows' flip XOR the pre-decoder's flip. In soft mode a window also receives the per-shot
+weights of its edges (global keys, mapped to the window's own edges by
+:meth:`WindowWorker.local_weights`) and matches with :meth:`WindowGraph.soft_matcher`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.window_graphs import (
-    _MARGIN,
-    SliceLayout,
-    WindowGraph,
-    WindowGraphs,
-    _ordered,
-    _template_offset,
-)
-from qec import BOUNDARY, MatchingGraph, Task, unpack_bits
+from pipelines.window_graphs import WindowGraph, WindowGraphs, ordered_pairs
+from qec import BOUNDARY, MatchingGraph, SparseEdgeWeights, Task, pack_bits, unpack_bits
 
 Layer = str  # 'A' or 'B'
-# A local pre-pass on one commit block: (S, D_block) bool -> ((S, D_block) residual, (S, O) flip).
-Prepass = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -142,12 +138,12 @@ class WindowResult:
 
     Attributes:
         index: the window's index in its plan.
-        flip: (S, O) bool, observable flip of the committed edges (and of the pre-pass).
+        flip: (S, O) bool, observable flip of the committed edges.
         toggles: (S, D_window) bool, artificial defects the committed edges leave outside the
             commit region (always zero for B windows).
         decode_seconds: time spent in this call.
         edges: per shot, (K, 2) int64 global detector pairs committed (-1 = boundary), when
-            asked for; pre-pass corrections are not edges and are not listed.
+            asked for.
     """
 
     index: int
@@ -163,30 +159,27 @@ class WindowWorker:
     Args:
         task: the long experiment (its rounds give the plan's slices).
         plan: the window tiling.
-        prepass: optional local pre-pass run on each window's commit block (see
-            :data:`Prepass`); its residual must differ from its input by the syndrome of
-            corrections inside the block, and ``flip`` is their observable effect. An object
-            with ``for_block(window) -> Prepass`` (e.g. :class:`PredecoderPrepass`) is asked
-            for the block's own pre-pass.
         full_graph: restrict the experiment's own DEM instead of the short template.
         template: a prebuilt template graph (see :class:`WindowGraphs`).
+        soft_cap: the soft-mode base weight (``predecoder.CommitPolicy.cap``); windows given
+            per-shot weights match with it. None: static weights only.
 
     Examples:
         >>> from qec import NoiseModel, sample_detectors, unpack_bits
         >>> task = Task(distance=3, rounds=12, noise=NoiseModel.uniform(0.003))
         >>> worker = WindowWorker(task=task, plan=WindowPlan(num_slices=13, n_com=3, n_buf=3))
         >>> chunk = next(sample_detectors(task.circuit(), shots=4, seed=1))
-        >>> dets = unpack_bits(chunk.dets, task.circuit().num_detectors).astype(bool)
+        >>> dets = unpack_bits(chunk.dets, task.circuit().num_detectors)
         >>> worker.decode_all(dets).shape
         (4, 1)
     """
 
-    def __init__(self, *, task: Task, plan: WindowPlan, prepass: Prepass | None = None,
-                 full_graph: bool = False, template: MatchingGraph | None = None) -> None:
+    def __init__(self, *, task: Task, plan: WindowPlan, full_graph: bool = False,
+                 template: MatchingGraph | None = None, soft_cap: float | None = None) -> None:
         if plan.num_slices != task.rounds + 1:
             raise ValueError(f"plan.num_slices={plan.num_slices} must be task.rounds + 1 = "
                              f"{task.rounds + 1}")
-        self.task, self.plan, self.prepass = task, plan, prepass
+        self.task, self.plan, self.soft_cap = task, plan, soft_cap
         self.graphs = WindowGraphs(task, plan, full=full_graph, template=template)
         self.layout = self.graphs.layout
 
@@ -198,26 +191,30 @@ class WindowWorker:
         """Global detector range ``[lo, hi)`` of the window."""
         return self.layout.start(window.lo), self.layout.start(window.hi)
 
-    def decode(self, index: int, dets: np.ndarray, *, return_edges: bool = False) -> WindowResult:
+    def decode(self, index: int, dets: np.ndarray, *, weights: SparseEdgeWeights | None = None,
+               return_edges: bool = False) -> WindowResult:
         """Decode window ``index`` of the plan on (S, D_window) bool detectors.
 
         For a B window, ``dets`` must already carry the artificial defects of its A windows.
+        ``weights`` (soft mode): per-shot weights of edges named by global key (only the
+        window's own edges are used).
         """
         t0 = time.perf_counter()
         window = self.plan.windows[index]
         lo, hi = self.window_range(window)
-        dets = _check_dets(dets, hi - lo, f"window {index}")
+        dets = check_dets(dets, hi - lo, f"window {index}")
         c0 = self.layout.start(window.commit_lo) - lo
         c1 = self.layout.start(window.commit_hi) - lo
-        flip = np.zeros((dets.shape[0], self.num_observables), dtype=bool)
-        if self.prepass is not None:
-            dets, flip = self._prepass(window, dets, c0, c1)
         graph = self.graphs.for_window(window)
-        sid, pairs = _committed_pairs(graph, dets, c0, c1)  # (K,), (K, 2) local
+        if weights is None:
+            sid, pairs = _matched_pairs(graph, dets)
+        else:
+            sid, pairs = self._soft_pairs(window, graph, dets, weights)
+        sid, pairs = _commit_filter(sid, pairs, graph.num_detectors, c0, c1)
         obs = graph.edge_obs_of(pairs)
         masks = np.zeros(dets.shape[0], dtype=np.int64)
         np.bitwise_xor.at(masks, sid, obs)
-        flip ^= (masks[:, None] >> np.arange(self.num_observables)) & 1 == 1
+        flip = (masks[:, None] >> np.arange(self.num_observables)) & 1 == 1
         toggles = np.zeros_like(dets)
         ends = pairs.ravel()
         outside = (ends != BOUNDARY) & ((ends < c0) | (ends >= c1))
@@ -228,37 +225,68 @@ class WindowWorker:
             edges = tuple(glob[sid == s] for s in range(dets.shape[0]))
         return WindowResult(index, flip, toggles, time.perf_counter() - t0, edges)
 
-    def _prepass(self, window: Window, dets: np.ndarray, c0: int,
-                 c1: int) -> tuple[np.ndarray, np.ndarray]:
-        block = dets[:, c0:c1]
-        # A pre-pass that needs the block's place in time offers for_block(window).
-        fn = self.prepass.for_block(window) if hasattr(self.prepass, "for_block") else self.prepass
-        residual, flip = fn(block.copy())
-        residual, flip = np.asarray(residual), np.asarray(flip)
-        if residual.shape != block.shape:
-            raise ValueError(f"prepass residual has shape {residual.shape}; expected "
-                             f"{block.shape}")
-        if flip.shape != (dets.shape[0], self.num_observables):
-            raise ValueError(f"prepass flip has shape {flip.shape}; expected "
-                             f"({dets.shape[0]}, {self.num_observables})")
-        out = dets.copy()
-        out[:, c0:c1] = residual.astype(bool)
-        return out, flip.astype(bool).copy()
+    def _soft_pairs(self, window: Window, graph: WindowGraph, dets: np.ndarray,
+                    weights: SparseEdgeWeights) -> tuple[np.ndarray, np.ndarray]:
+        if self.soft_cap is None:
+            raise ValueError("per-shot weights need a WindowWorker built with soft_cap")
+        if weights.shots != dets.shape[0]:
+            raise ValueError(f"weights has {weights.shots} rows; expected {dets.shape[0]}")
+        matcher = graph.soft_matcher(self.soft_cap)
+        local = self.local_weights(window, weights)
+        ends = graph.edge_dets
+        found, shots = [], []
+        for s in np.flatnonzero(dets.any(axis=1)):
+            matched = matcher.solve(np.flatnonzero(dets[s]), *local.row(s))
+            found.append(ends[matched])
+            shots.append(np.full(len(matched), s, dtype=np.int64))
+        if not found:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64)
+        return np.concatenate(shots), np.concatenate(found)
 
-    def decode_all(self, dets: np.ndarray, *, return_edges: bool = False):
+    def local_weights(self, window: Window, weights: SparseEdgeWeights) -> SparseEdgeWeights:
+        """Global-key weights -> weights of the window graph's edges (same rows).
+
+        The rules of :func:`pipelines.window_graphs.restrict_graph`: an edge leaving the
+        window on an open side becomes the inner detector's boundary edge, on a closed side it
+        is dropped; where several edges become one, the smallest weight (the likeliest) wins.
+        """
+        graph = self.graphs.for_window(window)
+        lo, hi = self.window_range(window)
+        n = self.layout.num_detectors + 1
+        shot = np.repeat(np.arange(weights.shots), np.diff(weights.shot_ptr))
+        a, b = weights.edge // n, weights.edge % n - 1
+        a_in, b_in = (a >= lo) & (a < hi), (b >= lo) & (b < hi)
+        whole = a_in & (b_in | (b == BOUNDARY))
+        cut_right = a_in & (b >= hi) & window.open_right
+        cut_left = b_in & (a < lo) & window.open_left
+        keep = whole | cut_right | cut_left
+        inner = np.where(a_in, a, b)[keep] - lo
+        other = np.where(whole[keep], np.where(b[keep] == BOUNDARY, BOUNDARY, b[keep] - lo),
+                         BOUNDARY)
+        pos = graph.edge_index(inner, other)
+        shot, weight = shot[keep], weights.weight[keep]
+        order = np.lexsort((weight, pos, shot))             # smallest weight first per edge
+        shot, pos, weight = shot[order], pos[order], weight[order]
+        first = np.ones(len(pos), dtype=bool)
+        first[1:] = (shot[1:] != shot[:-1]) | (pos[1:] != pos[:-1])
+        return SparseEdgeWeights.from_coo(shots=weights.shots, shot=shot[first],
+                                          edge=pos[first], weight=weight[first])
+
+    def decode_all(self, dets: np.ndarray, *, weights: SparseEdgeWeights | None = None,
+                   return_edges: bool = False):
         """Decode a whole (S, D) experiment window by window: A layer, then B layer.
 
         Returns (S, O) bool predictions, or (predictions, edges per shot) with
         ``return_edges``.
         """
-        dets = _check_dets(dets, self.layout.num_detectors, "dets")
+        dets = check_dets(dets, self.layout.num_detectors, "dets")
         results = {w.index: self.decode(w.index, dets[:, slice(*self.window_range(w))],
-                                        return_edges=return_edges)
+                                        weights=weights, return_edges=return_edges)
                    for w in self.plan.windows if w.layer == "A"}
         for w in self.plan.windows:
             if w.layer == "B":
                 results[w.index] = self.decode(w.index, self.b_input(w, dets, results),
-                                               return_edges=return_edges)
+                                               weights=weights, return_edges=return_edges)
         flip = np.zeros((dets.shape[0], self.num_observables), dtype=bool)
         for r in results.values():
             flip ^= r.flip
@@ -288,12 +316,8 @@ class WindowWorker:
         return out
 
 
-def _committed_pairs(graph: WindowGraph, dets: np.ndarray, c0: int,
-                     c1: int) -> tuple[np.ndarray, np.ndarray]:
-    """Matched pairs touching the commit region, all shots: (shot ids (K,), pairs (K, 2)).
-
-    Pairs are ordered (a < b, boundary -1 second); an edge matched twice in a shot cancels.
-    """
+def _matched_pairs(graph: WindowGraph, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PyMatching's matched pairs of every shot: (shot ids (K,), local pairs (K, 2))."""
     found, shots = [], []
     for s in np.flatnonzero(dets.any(axis=1)):
         p = graph.matching.decode_to_edges_array(dets[s])
@@ -302,19 +326,26 @@ def _committed_pairs(graph: WindowGraph, dets: np.ndarray, c0: int,
             shots.append(np.full(len(p), s, dtype=np.int64))
     if not found:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64)
-    a, b = _ordered(np.concatenate(found))
-    sid = np.concatenate(shots)
+    return np.concatenate(shots), np.concatenate(found)
+
+
+def _commit_filter(sid: np.ndarray, pairs: np.ndarray, num_detectors: int, c0: int,
+                   c1: int) -> tuple[np.ndarray, np.ndarray]:
+    """The matched pairs touching the commit region ``[c0, c1)``, ordered (a < b, boundary -1
+    second); an edge matched twice in a shot cancels."""
+    if not len(sid):
+        return sid, pairs
+    a, b = ordered_pairs(pairs)
     touch = ((a >= c0) & (a < c1)) | ((b >= c0) & (b < c1))
-    n = graph.num_detectors + 1
+    n = num_detectors + 1
     keys, counts = np.unique((sid[touch] * n + a[touch]) * n + (b[touch] + 1),
                              return_counts=True)
     keys = keys[counts % 2 == 1]
-    pairs = np.stack([(keys // n) % n, keys % n - 1], axis=1)
-    return keys // (n * n), pairs
+    return keys // (n * n), np.stack([(keys // n) % n, keys % n - 1], axis=1)
 
 
-def _check_dets(dets: np.ndarray, num: int, name: str) -> np.ndarray:
-    """Enforce the (S, num) bool/uint8 0/1 contract at a boundary."""
+def check_dets(dets: np.ndarray, num: int, name: str) -> np.ndarray:
+    """Enforce the (S, num) bool/uint8 0/1 contract at a boundary; return a bool array."""
     if not isinstance(dets, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(dets).__name__}")
     if dets.dtype not in (np.bool_, np.uint8):
@@ -328,7 +359,8 @@ def _check_dets(dets: np.ndarray, num: int, name: str) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class WindowedDecoder:
-    """Windowed PyMatching as a batch decoder (``decode_batch`` on bit-packed shots).
+    """Windowed matching as a batch decoder (``decode_batch`` on bit-packed shots), with the
+    pre-decoder's residual (and soft weights) when ``predecoder`` is given.
 
     Examples:
         >>> from qec import NoiseModel
@@ -339,92 +371,25 @@ class WindowedDecoder:
     """
 
     worker: WindowWorker
+    predecoder: object | None = None     # pipelines.predecoder_blocks.BlockPredecoder
     name: str = "windowed-pymatching"
 
     @classmethod
     def for_task(cls, task: Task, *, n_com: int, n_buf: int,
-                 prepass: Prepass | None = None) -> WindowedDecoder:
+                 predecoder=None) -> WindowedDecoder:
         plan = WindowPlan(num_slices=task.rounds + 1, n_com=n_com, n_buf=n_buf)
-        return cls(WindowWorker(task=task, plan=plan, prepass=prepass))
+        if predecoder is None:
+            return cls(WindowWorker(task=task, plan=plan))
+        policy = predecoder.policy
+        worker = WindowWorker(task=task, plan=plan,
+                              soft_cap=policy.cap if policy.soft_mode else None)
+        name = f"windowed-predecoder+{'soft-matching' if policy.soft_mode else 'pymatching'}"
+        return cls(worker, predecoder, name)
 
     def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray:
         """(S, ceil(D/8)) uint8 bit-packed detectors -> (S, 1) uint8 bit-packed predictions."""
-        dets = unpack_bits(dets_bit_packed, self.worker.layout.num_detectors).astype(bool)
-        flip = self.worker.decode_all(dets)
-        return np.packbits(flip, axis=1, bitorder="little")
-
-
-class PredecoderPrepass:
-    """The AI pre-decoder as the windows' local pre-pass, with exact bookkeeping.
-
-    A commit block is placed in a short template circuit (at the offset the window matchers
-    use, so slice kinds match), with no detection events around it; the pre-decoder commits
-    edges of the template's DEM; only edges whose detectors all lie in the block are kept:
-    residual = block XOR their syndrome, flip = their observables. Every kept edge is an edge
-    of the experiment's own graph (the template is translation-invariant there), so the
-    corrections are valid ones; the pre-decoder sees no context beyond its block.
-
-    Args:
-        task, plan: the long experiment and its windows.
-        net, threshold, rule: the network and its commit rule (``predecoder.load_model``).
-        device: torch device of ``net``.
-    """
-
-    def __init__(self, *, task: Task, plan: WindowPlan, net, threshold: float,
-                 rule: str = "threshold", device: str = "cpu") -> None:
-        self.task, self.plan, self.net = task, plan, net
-        self.threshold, self.rule, self.device = threshold, rule, device
-        self.layout = SliceLayout.of_task(task)
-        widest = max(w.commit_hi - w.commit_lo for w in plan.windows)
-        self.template_slices = min(self.layout.num_slices, widest + 2 * _MARGIN)
-        self._edge_layout = None
-        self.kept_edges = 0
-
-    @classmethod
-    def from_model(cls, task: Task, plan: WindowPlan, *, model=None,
-                   device: str = "cpu") -> PredecoderPrepass:
-        """Load shipped weights (preset name) or a ``.safetensors`` path."""
-        from predecoder import load_model
-
-        loaded = load_model(model, device=device)
-        return cls(task=task, plan=plan, net=loaded.net, threshold=loaded.threshold,
-                   rule=loaded.rule, device=device)
-
-    def edge_layout(self):
-        if self._edge_layout is None:
-            from predecoder import EdgeLayout
-
-            t = Task(distance=self.task.distance, noise=self.task.noise, basis=self.task.basis,
-                     rounds=self.template_slices - 1)
-            self._edge_layout = EdgeLayout.from_task(t)
-        return self._edge_layout
-
-    def for_block(self, window: Window) -> Prepass:
-        return lambda block: self.run_block(window, block)[:2]
-
-    def run_block(self, window: Window, block: np.ndarray):
-        """(residual (S, D_block), flip (S, O), kept edges (S, E) bool over the template)."""
-        import torch
-
-        from predecoder import predecode
-
-        lay = self.edge_layout()
-        tpl = SliceLayout(self.layout.n_first, self.layout.n_bulk, self.layout.n_last,
-                          self.template_slices)
-        off = _template_offset(window.commit_lo, window.commit_hi, self.layout.num_slices,
-                               self.template_slices)
-        d_lo, d_hi = tpl.start(off), tpl.start(off + window.commit_rounds)
-        if d_hi - d_lo != block.shape[1]:
-            raise ValueError(f"block has {block.shape[1]} detectors; window {window.index}'s "
-                             f"commit region has {d_hi - d_lo}")
-        full = np.zeros((block.shape[0], tpl.num_detectors), dtype=bool)
-        full[:, d_lo:d_hi] = block
-        dets = torch.as_tensor(full, device=self.device)
-        edges = predecode(self.net, dets, lay, threshold=self.threshold,
-                          rule=self.rule).edges.cpu().numpy()
-        a, b = lay.graph.edge_dets[:, 0], lay.graph.edge_dets[:, 1]
-        inside = (a >= d_lo) & (a < d_hi) & ((b == BOUNDARY) | ((b >= d_lo) & (b < d_hi)))
-        edges = edges & inside
-        self.kept_edges += int(edges.sum())
-        residual = block ^ lay.graph.syndrome_of(edges)[:, d_lo:d_hi]
-        return residual, lay.graph.observables_of(edges), edges
+        dets = unpack_bits(dets_bit_packed, self.worker.layout.num_detectors)
+        if self.predecoder is None:
+            return pack_bits(self.worker.decode_all(dets))
+        residual, flip, weights = self.predecoder.run_all(dets)
+        return pack_bits(self.worker.decode_all(residual, weights=weights) ^ flip)

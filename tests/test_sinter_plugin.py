@@ -15,11 +15,12 @@ import stim
 
 from pipelines import DECODER_NAMES, sinter_decoders
 from pipelines.decoders import DEM_DECODER_NAMES
+from pipelines.predecoder_pipeline import PREDECODER_DECODERS, mode_of
 from pipelines.sinter_plugin import SinterDecoder
-from qec import Geometry, NoiseModel, Task, sample_detectors
+from qec import Geometry, NoiseModel, Task, pack_bits, sample_detectors
 
 SINTER_CLI = Path(sys.executable).with_name("sinter")
-PREDECODER_NAMES = ("predecoder+pymatching", "predecoder+pymatching-correlated")
+PREDECODER_NAMES = PREDECODER_DECODERS
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +126,10 @@ def test_predecoder_built_from_the_dem_alone_predicts_like_the_task_built_one(na
     chunk = next(sample_detectors(task.circuit(), shots=1000, seed=4))
     compiled = sinter_decoders()[name].compile_decoder_for_dem(dem=task.dem())
     got = compiled.decode_shots_bit_packed(bit_packed_detection_event_data=chunk.dets)
-    reference = PredecoderPipeline.from_task(task, correlated=name.endswith("-correlated"))
+    reference = PredecoderPipeline.from_task(task, correlated=name.endswith("-correlated"),
+                                             mode=mode_of(name))
     np.testing.assert_array_equal(got, reference.decode_batch(chunk.dets))
-    residual, _ = reference.predecode(chunk.dets)
+    residual = pack_bits(reference.predecode(chunk.dets).residual.numpy())
     assert (residual != chunk.dets).any()  # the pre-decoder did commit edges on these shots
 
 

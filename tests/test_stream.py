@@ -164,16 +164,27 @@ def test_cli_stream_bad_input_is_one_line_exit_2(capsys, argv, message):
     assert err.count("\n") == 1 and message in err
 
 
-def test_cli_stream_with_the_predecoder(capsys, tmp_path):
+@pytest.mark.parametrize("mode", ["hard", "soft"])
+def test_cli_stream_with_the_predecoder(capsys, tmp_path, mode):
     torch = pytest.importorskip("torch")
     from predecoder import ModelConfig, PreDecoderNet, save_weights
 
     torch.manual_seed(1)
-    save_weights(tmp_path / "w.safetensors", PreDecoderNet(ModelConfig(widths=(4,))).eval(),
-                 threshold=0.0, rule="supported")
-    rc = main(["stream", "--distance", "3", "--rounds", "20", "--workers", "0", "--shots", "4",
-               "--cycle-us", "0", "--predecoder", str(tmp_path / "w.safetensors"), "--json"])
+    net = PreDecoderNet(ModelConfig(widths=(4,))).eval()
+    save_weights(tmp_path / "hard.safetensors", net, threshold=0.0, rule="supported")
+    save_weights(tmp_path / "both.safetensors", net, threshold=0.0, soft_cap=8.0)
+    argv = ["stream", "--distance", "3", "--rounds", "20", "--workers", "0", "--shots", "4",
+            "--cycle-us", "0", "--mode", mode, "--json", "--predecoder"]
+    rc = main([*argv, str(tmp_path / "both.safetensors")])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
-    assert list(out["decoders"]) == ["predecoder+windowed-pymatching"]
-    assert out["predecoder"].endswith("w.safetensors")
+    name = "soft-matching" if mode == "soft" else "pymatching"
+    assert list(out["decoders"]) == [f"windowed-predecoder+{name}"]
+    assert out["predecoder"]["model"].endswith("both.safetensors")
+    assert out["predecoder"]["mode"] == mode and out["sdr"] != 1.0  # the residual changed
+    rc = main([*argv, str(tmp_path / "hard.safetensors")])
+    err = capsys.readouterr().err
+    if mode == "soft":   # a hard-only model file cannot run in soft mode: one clear line
+        assert rc == 2 and err.count("\n") == 1 and "no soft-mode metadata" in err
+    else:
+        assert rc == 0

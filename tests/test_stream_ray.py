@@ -36,15 +36,19 @@ def test_ray_pool_decodes_like_in_process(ray_local):
     assert sum(w["windows"] for w in result.per_worker().values()) == result.windows_committed
 
 
-def _slow_identity_prepass():
-    """A pre-pass that sleeps: keeps a window in flight long enough to kill its actor."""
+def _slow_worker_class():
+    """A window worker that sleeps: keeps a window in flight long enough to kill its actor.
+    Defined in a function so that Ray pickles the class by value."""
     import time
 
-    def prepass(block):
-        time.sleep(0.3)
-        return block, np.zeros((block.shape[0], 1), dtype=bool)
+    from pipelines.windows import WindowWorker
 
-    return prepass
+    class SlowWorker(WindowWorker):
+        def decode(self, index, dets, **kw):
+            time.sleep(0.3)
+            return super().decode(index, dets, **kw)
+
+    return SlowWorker
 
 
 def test_killed_actor_is_restarted_and_its_windows_rerun_once(ray_local):
@@ -52,9 +56,8 @@ def test_killed_actor_is_restarted_and_its_windows_rerun_once(ray_local):
 
     cfg = _config(rounds=30, max_in_flight=4)
     source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=7, cycle_us=0.0)
-    prepass = _slow_identity_prepass()
-    pool = RayPool(config=cfg, prepass=prepass)
-    svc = StreamService(config=cfg, pool=pool, prepass=prepass)
+    pool = RayPool(config=cfg, worker_class=_slow_worker_class())
+    svc = StreamService(config=cfg, pool=pool)
     svc.open("s", shots=cfg.shots)
     for t, dets in source:
         svc.push("s", t, dets)

@@ -154,116 +154,99 @@ def test_decode_rejects_malformed_window_input():
         WindowWorker(task=task, plan=WindowPlan(num_slices=10, n_com=3, n_buf=3))
 
 
-# --- the pre-pass hook --------------------------------------------------------------------
+# --- the AI pre-decoder, block by block ----------------------------------------------------
 
-class TimelikePairPrepass:
-    """An exact local pre-pass: a defect pair on one cell in consecutive bulk slices, alone in
-    both slices, is explained by the measurement-error edge between them (what matching would
-    almost always choose); its observable effect (read from the DEM) is the reported flip."""
-
-    def __init__(self, task: Task) -> None:
-        lay = SliceLayout.of_task(task)
-        graph = MatchingGraph.from_dem(task.dem())
-        obs = dict(zip(map(tuple, graph.edge_dets.tolist()), graph.edge_obs.tolist()))
-        a0, nb = lay.start(3), lay.n_bulk  # a bulk slice; edges are time-invariant there
-        self.nb = nb
-        self.edge_obs = np.array([obs[(a0 + k, a0 + nb + k)] for k in range(nb)]) & 1
-        self.removed = 0
-
-    def __call__(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        nb, residual = self.nb, block.copy()
-        flip = np.zeros((block.shape[0], 1), dtype=bool)
-        # Only blocks of whole bulk slices (first/last slices have other sizes).
-        if block.shape[1] % nb == 0 and block.shape[1] >= 2 * nb:
-            for k in range(0, block.shape[1] - nb, nb):
-                lone = residual[:, k:k + 2 * nb].sum(axis=1, keepdims=True) == 2
-                pair = residual[:, k:k + nb] & residual[:, k + nb:k + 2 * nb] & lone
-                residual[:, k:k + nb] ^= pair
-                residual[:, k + nb:k + 2 * nb] ^= pair
-                flip[:, 0] ^= (pair & self.edge_obs.astype(bool)).sum(axis=1) % 2 == 1
-                self.removed += int(pair.sum())
-        return residual, flip
-
-
-def test_prepass_hook_identity_flip_and_exact_pairs():
-    task = Task(distance=5, rounds=36, noise=NoiseModel.uniform(0.004))
-    plan = WindowPlan(num_slices=37, n_com=4, n_buf=3)
-    dets, obs, _ = _sample(task, 400, seed=8)
-    base = WindowWorker(task=task, plan=plan).decode_all(dets)
-
-    def identity(block):
-        return block, np.zeros((block.shape[0], 1), dtype=bool)
-
-    assert np.array_equal(WindowWorker(task=task, plan=plan, prepass=identity).decode_all(dets),
-                          base)
-
-    def flip_all(block):  # reports a logical flip per block: predictions must follow
-        return block, np.ones((block.shape[0], 1), dtype=bool)
-
-    flipped = WindowWorker(task=task, plan=plan, prepass=flip_all).decode_all(dets)
-    assert np.array_equal(flipped, base ^ (len(plan.windows) % 2 == 1))
-
-    pairs = TimelikePairPrepass(task)
-    with_pairs = WindowWorker(task=task, plan=plan, prepass=pairs).decode_all(dets)
-    assert pairs.removed > 100  # the pre-pass really did commit corrections
-    assert (with_pairs != base).mean() <= 0.02
-    assert (with_pairs != obs).mean() < 0.2  # still a decoder, not noise
-
-
-def test_prepass_with_wrong_shapes_is_rejected():
-    task = Task(distance=3, rounds=12, noise=NoiseModel.uniform(0.01))
-    plan = WindowPlan(num_slices=13, n_com=3, n_buf=3)
-    dets, _, _ = _sample(task, 2, seed=1)
-
-    def bad(block):
-        return block[:, 1:], np.zeros((block.shape[0], 1), dtype=bool)
-
-    with pytest.raises(ValueError, match=r"prepass residual has shape"):
-        WindowWorker(task=task, plan=plan, prepass=bad).decode_all(dets)
-
-
-def test_predecoder_prepass_commits_exact_corrections_inside_each_block():
-    """The AI pre-decoder (random weights: any commits at all) plugged into the windows:
-    every committed correction, pre-decoder edges plus matched edges, explains the syndrome."""
+def _net(seed: int):
     torch = pytest.importorskip("torch")
-    from pipelines.windows import PredecoderPrepass
     from predecoder import ModelConfig, PreDecoderNet
 
-    torch.manual_seed(0)
-    net = PreDecoderNet(ModelConfig(widths=(8,))).eval()
+    torch.manual_seed(seed)
+    return PreDecoderNet(ModelConfig(widths=(8, 8))).eval()
+
+
+@pytest.mark.parametrize("distance,rounds,block", [(3, 30, 5), (5, 20, 7), (3, 8, 2)])
+@pytest.mark.parametrize("mode", ["hard", "soft"])
+def test_block_predecoder_equals_the_whole_volume(distance, rounds, block, mode):
+    """Blocks with a halo commit exactly what the network commits on the whole experiment:
+    same residual, same flip, same soft weights (edges named by global detector pairs)."""
+    torch = pytest.importorskip("torch")
+    from pipelines.predecoder_blocks import BlockPredecoder
+    from predecoder import CommitPolicy, EdgeLayout, predecode
+
+    task = Task(distance=distance, rounds=rounds, basis="Z", noise=NoiseModel.uniform(0.01))
+    policy = CommitPolicy.soft() if mode == "soft" else CommitPolicy.hard(-0.2)
+    net = _net(seed=distance)
+    dets, _, _ = _sample(task, 30, seed=2)
+    layout = EdgeLayout.from_task(task)
+    whole = predecode(net, torch.from_numpy(dets), layout, policy=policy)
+    pre = BlockPredecoder(task=task, net=net, policy=policy, block_slices=block)
+    residual, flip, weights = pre.run_all(dets)
+    assert whole.edges.any() and (residual != dets).any()
+    np.testing.assert_array_equal(residual, whole.residual.numpy())
+    np.testing.assert_array_equal(flip, whole.flip.numpy())
+    if mode == "hard":
+        assert weights is None
+        return
+    n = dets.shape[1] + 1
+    keys = layout.graph.edge_dets[:, 0] * n + layout.graph.edge_dets[:, 1] + 1
+    for s in range(dets.shape[0]):
+        e, w = whole.weights.row(s)
+        e2, w2 = weights.row(s)
+        assert dict(zip(keys[e].tolist(), w.tolist())) == pytest.approx(
+            dict(zip(e2.tolist(), w2.tolist())), abs=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["hard", "soft"])
+def test_windows_on_the_residual_explain_every_event(mode):
+    """Pre-decoder commits (the residual's difference) plus the windows' committed edges
+    explain every detection event exactly, and the flips add up."""
+    from pipelines.predecoder_blocks import BlockPredecoder
+    from predecoder import CommitPolicy
+
     task = Task(distance=3, rounds=30, noise=NoiseModel.uniform(0.01))
-    plan = WindowPlan(num_slices=31, n_com=3, n_buf=3)
-    pre = PredecoderPrepass(task=task, plan=plan, net=net, threshold=0.0, rule="supported")
-    seen: list[np.ndarray] = []  # global detector pairs the pre-decoder committed, per call
-
-    class Recording:
-        def for_block(self, window):
-            def run(block):
-                residual, flip, edges = pre.run_block(window, block)
-                lay = pre.edge_layout()
-                tpl = SliceLayout(pre.layout.n_first, pre.layout.n_bulk, pre.layout.n_last,
-                                  pre.template_slices)
-                from pipelines.window_graphs import _template_offset
-
-                shift = pre.layout.start(window.commit_lo) - tpl.start(_template_offset(
-                    window.commit_lo, window.commit_hi, 31, pre.template_slices))
-                pairs = lay.graph.edge_dets.copy()
-                pairs[pairs >= 0] += shift
-                seen.append([pairs[e] for e in edges])
-                return residual, flip
-            return run
-
-    dets, _, _ = _sample(task, 40, seed=2)
-    pred, matched = WindowWorker(task=task, plan=plan, prepass=Recording()).decode_all(
-        dets, return_edges=True)
-    assert pre.kept_edges > 20  # the pre-decoder did commit corrections
+    policy = CommitPolicy.soft() if mode == "soft" else CommitPolicy.hard(0.0)
+    pre = BlockPredecoder(task=task, net=_net(seed=0), policy=policy, block_slices=4)
+    dec = WindowedDecoder.for_task(task, n_com=3, n_buf=3, predecoder=pre)
+    dets, _, packed = _sample(task, 40, seed=2)
+    residual, pre_flip, weights = pre.run_all(dets)
+    flip, matched = dec.worker.decode_all(residual, weights=weights, return_edges=True)
     full = MatchingGraph.from_dem(task.dem())
     obs_of = dict(zip(map(tuple, full.edge_dets.tolist()), full.edge_obs.tolist()))
     for s in range(len(dets)):
-        pre_edges = np.concatenate([call[s] for call in seen])
-        total = np.concatenate([pre_edges, matched[s]])
-        assert np.array_equal(_syndrome(total, dets.shape[1]), dets[s]), s
-        flip = 0
-        for p in total.tolist():
-            flip ^= obs_of[tuple(p)]  # KeyError if an edge is not the experiment's
-        assert bool(flip & 1) == pred[s, 0]
+        assert np.array_equal(_syndrome(matched[s], dets.shape[1]), residual[s]), s
+        parity = 0
+        for p in matched[s].tolist():
+            parity ^= obs_of[tuple(p)]  # KeyError if an edge is not the experiment's
+        assert bool(parity & 1) == flip[s, 0]
+    predicted = unpack_bits(dec.decode_batch(packed), 1)
+    np.testing.assert_array_equal(predicted, flip ^ pre_flip)
+    assert dec.name == f"windowed-predecoder+{'soft-matching' if mode == 'soft' else 'pymatching'}"
+
+
+def test_local_weights_follow_the_restriction_rules():
+    """Inside edges keep their weight, a cut edge on an open side becomes the boundary edge of
+    its inner detector (the smaller weight wins), a cut edge on a closed side is dropped."""
+    from qec import SparseEdgeWeights
+
+    task = Task(distance=3, rounds=12, noise=NoiseModel.uniform(0.003))
+    plan = WindowPlan(num_slices=13, n_com=3, n_buf=2)
+    worker = WindowWorker(task=task, plan=plan, soft_cap=8.0)
+    a_win = plan.windows[2]                     # an A window open on both sides
+    b_win = plan.windows[1]                     # a B window: closed on both sides
+    lo, hi = worker.window_range(a_win)
+    n = worker.layout.num_detectors + 1
+    graph = worker.graphs.for_window(a_win)
+    inner = graph.edge_dets[graph.edge_dets[:, 1] >= 0][0]        # an edge inside the window
+    bnd = int(inner[0])                                           # its boundary edge
+    cut = (lo - worker.layout.n_bulk + bnd, lo + bnd)             # into the slice before
+    keys = [(inner[0] + lo) * n + inner[1] + lo + 1, cut[0] * n + cut[1] + 1,
+            (lo + bnd) * n + 0]
+    w = SparseEdgeWeights.from_rows([{keys[0]: 1.5, keys[1]: 0.5, keys[2]: 3.0}])
+    local = worker.local_weights(a_win, w)
+    got = dict(zip(local.row(0)[0].tolist(), local.row(0)[1].tolist()))
+    i_inner = int(graph.edge_index(np.array([inner[0]]), np.array([inner[1]]))[0])
+    i_bnd = int(graph.edge_index(np.array([bnd]), np.array([-1]))[0])
+    assert got == {i_inner: 1.5, i_bnd: 0.5}
+    b_lo, _ = worker.window_range(b_win)
+    closed = SparseEdgeWeights.from_rows([{(b_lo - 1) * n + b_lo + 1: 0.1}])
+    assert worker.local_weights(b_win, closed).row(0)[0].size == 0
