@@ -2,7 +2,8 @@
 
     python -m bench all [--quick]           # every suite, in order
     python -m bench baseline [--quick]      # PyMatching baseline (bench/baseline.py)
-    python -m bench predecoder [--quick]    # pre-decoder LER, SDR, timing (bench/predecoder.py)
+    python -m bench predecoder [--quick]    # pre-decoder accuracy ladder (bench/predecoder.py)
+    python -m bench training [--quick]      # learning curves, model choice (predecoder_training)
     python -m bench noise [--quick]         # noise learning (bench/noise_learning.py)
     python -m bench streaming [--quick]     # Ray streaming throughput (bench/streaming.py)
     python -m bench figures                 # summary figures from the JSON (bench/figures.py)
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 SUITES = {
     "baseline": "bench.baseline",
     "predecoder": "bench.predecoder",
+    "training": "bench.predecoder_training",  # learning curves and the model comparison
     "noise": "bench.noise_learning",
     "streaming": "bench.streaming",
     "figures": "bench.figures",  # draws summary figures from the suites' JSON

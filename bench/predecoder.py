@@ -1,27 +1,30 @@
-"""The AI pre-decoder against PyMatching: no-harm table, learning curve, paper side by side.
+"""The AI pre-decoder against matching: the accuracy ladder, on the SAME shots.
 
-    python -m bench predecoder                 # everything, for the shipped default model
+    python -m bench predecoder                 # every part, for the shipped models
     python -m bench predecoder --quick         # small shot counts (smoke test, ~2 min)
-    python -m bench predecoder --calibrate RAW.safetensors   # first calibrate RAW's commit
-                                               # rule/threshold on held-out shots and write the
-                                               # shipped predecoder/weights/small.safetensors
+    python -m bench predecoder --only ladder,si1000
 
-Parts (``--only formulation,noharm,curve``):
+Parts (``--only``):
 
 - formulation: oracle exactness of the edge targets (true labels -> zero residual, right
   observable) and their ambiguity (how often PyMatching's matching, although logically
-  right, picks different edges than the ones that fired: labels the net cannot pin down);
-- noharm: uniform noise, rounds = d, both bases, d = 5, 9, 13, p = 0.003, 0.006; PM and
-  pre+PM (shipped threshold/rule, and commit-at-logit>0 for reference) on the same shots
-  until PM has ``--max-errors`` errors or the shot cap; SDR; PM µs/round raw vs residual;
-- curve: the training snapshots (bench/results/predecoder_snapshots/) at d = 9, p = 0.006:
-  pre+PM/PM LER ratio and SDR against training shots seen, with a log-log extrapolation of
-  the shots at which committing at logit > 0 stops hurting;
-- paper: arXiv:2604.12841's figures (DESIGN.md section 9) beside ours.
+  right, picks different edges than the ones that fired);
+- ladder: uniform noise, rounds = d, X and Z, d = 5, 9, 13, p = 0.003, 0.006: PyMatching,
+  correlated PyMatching, the hard mode (shipped threshold) and the soft mode of the shipped
+  model, on the same shots, until PyMatching has ``--max-errors`` errors (at least
+  ``MIN_SHOTS``, at most ``SHOT_CAPS`` shots: the CPU cost of the network binds at d = 13,
+  p = 0.003); paired counts and an exact McNemar p-value per pair; µs per shot per stage;
+- si1000: si1000 noise, Z basis, rounds = 3d, d = 5 and 9, p = 0.003: the uniform-trained
+  and the si1000-trained model in soft mode beside both PyMatchings, same shots;
+- external: d = 5, p = 0.006, X: belief-matching and tesseract (bench/external_decoders.py,
+  run in the separate venv ``.venv-ref``) on the same shots as ours, as references of what is
+  achievable; skipped with a note when ``.venv-ref`` is missing;
+- paper: arXiv:2604.12841's figures beside ours.
 
-Writes bench/results/predecoder*.{csv,json,md,png} (CSV in sinter format + .meta.json).
-Seeds: benchmark shots use seeds 1..; calibration uses predecoder.calibrate.CALIBRATION_SEED,
-training's held-out check predecoder.train.EVAL_SEED: the three never overlap.
+Writes bench/results/predecoder_{formulation,ladder,si1000,external,paper}.* (JSON, markdown,
+sinter CSV with a provenance sidecar, PNG). Seeds: benchmark shots use seeds from 1;
+calibration uses predecoder.calibrate.CALIBRATION_SEED, training's held-out check
+predecoder.train.EVAL_SEED: the three never overlap.
 """
 
 from __future__ import annotations
@@ -35,31 +38,29 @@ from pathlib import Path
 from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
 
 RESULTS = REPO_ROOT / "bench" / "results"
-SNAPSHOTS = RESULTS / "predecoder_snapshots"
 DISTANCES = (5, 9, 13)
 PS = (0.003, 0.006)
-# arXiv:2604.12841 (DESIGN.md section 9): PyMatching, + Model 1 (R=9), + Model 4 (R=13).
-# bench/baseline.py found these are errors per SHOT over rounds = d (the authors' evaluation
-# code), although DESIGN.md labels them per round; we print both of our rates beside them.
+MIN_SHOTS = {5: 20_000, 9: 8_000, 13: 4_000}
+SHOT_CAPS = {5: 200_000, 9: 80_000, 13: 30_000}
+SI1000 = {"model": "small-si1000", "distances": (5, 9), "p": 0.003, "basis": "Z",
+          "rounds_per_d": 3}
+EXTERNAL = ("beliefmatching", "tesseract")
+REF_PYTHON = REPO_ROOT / ".venv-ref" / "bin" / "python"
+PM, CORR = "pymatching", "pymatching-correlated"
+# arXiv:2604.12841 (the design notes, "Reference figures"): PyMatching, + Model 1 (R=9),
+# + Model 4 (R=13); errors per SHOT over rounds = d (the authors' evaluation code).
 PAPER = {(0.003, 5): (4.69e-3, 3.27e-3, 2.74e-3), (0.003, 9): (1.19e-3, 1.07e-3, 6.24e-4),
          (0.003, 13): (2.09e-4, 2.37e-4, 1.58e-4), (0.006, 5): (3.01e-2, 2.35e-2, 2.09e-2),
          (0.006, 9): (2.74e-2, 2.20e-2, 1.66e-2), (0.006, 13): (2.12e-2, 1.68e-2, 1.20e-2)}
-SHOT_CAPS = {5: 30_000, 9: 12_000, 13: 5_000}
-CURVE_THRESHOLDS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench predecoder", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small shot counts (smoke test)")
-    parser.add_argument("--model", default="small", help="shipped preset or weights path")
-    parser.add_argument("--calibrate", type=Path, default=None,
-                        help="raw trained weights to calibrate and ship as --ship-as")
-    parser.add_argument("--ship-as", default="small", help="shipped preset name to write")
-    parser.add_argument("--only", default="formulation,noharm,curve")
+    parser.add_argument("--model", default="small", help="shipped model name or weights path")
+    parser.add_argument("--only", default="formulation,ladder,si1000,external,paper")
     parser.add_argument("--max-errors", type=int, default=100)
-    parser.add_argument("--calibration-shots", type=int, default=6000)
-    parser.add_argument("--curve-shots", type=int, default=12000,
-                        help="shots per snapshot for the learning curve (same shots for all)")
+    parser.add_argument("--external-shots", type=int, default=3000)
     args = parser.parse_args(argv)
     import torch
 
@@ -67,51 +68,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts = set(args.only.split(","))
     suffix = "_quick" if args.quick else ""
     meta = run_metadata()
-    if args.calibrate is not None:
-        ship(args.calibrate, preset=args.ship_as, meta=meta,
-             shots=200 if args.quick else args.calibration_shots, suffix=suffix)
-        if not args.quick:   # a --quick calibration does not write the shipped file
-            args.model = args.ship_as
     if "formulation" in parts:
         formulation(shots=300 if args.quick else 3000, meta=meta, suffix=suffix)
-    if "noharm" in parts:
-        rows = noharm(args.model, quick=args.quick, max_errors=args.max_errors, meta=meta,
+    rows = None
+    if "ladder" in parts or "paper" in parts:
+        rows = ladder(args.model, quick=args.quick, max_errors=args.max_errors, meta=meta,
                       suffix=suffix)
+    if "paper" in parts:
         paper_side_by_side(rows, meta=meta, suffix=suffix)
-    if "curve" in parts:
-        curve(shots=400 if args.quick else args.curve_shots, meta=meta, suffix=suffix)
+    if "si1000" in parts:
+        si1000(args.model, quick=args.quick, max_errors=args.max_errors, meta=meta,
+               suffix=suffix)
+    if "external" in parts:
+        external(args.model, shots=200 if args.quick else args.external_shots, meta=meta,
+                 suffix=suffix)
     return 0
-
-
-def ship(raw: Path, *, preset: str, meta: dict, shots: int, suffix: str) -> None:
-    """Calibrate ``raw``'s commit rule/threshold on held-out shots; write the shipped file."""
-    from predecoder.calibrate import calibrate
-    from predecoder.weights import WEIGHTS_DIR, load_weights, save_weights
-
-    loaded = load_weights(raw)
-    cal = calibrate(loaded.net, shots=shots, progress=_say_eval)
-    training = {**loaded.metadata["training"], "calibration": {
-        "shots_per_point": shots, "points": "d in (5, 9) x p in (0.003, 0.006) x bases X, Z",
-        "rule": "lowest threshold with pre+PM errors <= PM errors at every point; the rule "
-                "with the highest SDR", "threshold": cal.threshold, "commit_rule": cal.rule}}
-    out = WEIGHTS_DIR / f"{preset}.safetensors"
-    if not suffix:   # a --quick calibration never overwrites the shipped model
-        save_weights(out, loaded.net, preset=preset, threshold=cal.threshold, rule=cal.rule,
-                     training=training)
-    record = {"meta": meta, "shipped": str(out.relative_to(REPO_ROOT)), "raw": str(raw),
-              "threshold": cal.threshold, "commit_rule": cal.rule, "training": training,
-              "rows": cal.rows()}
-    _write_json(RESULTS / f"predecoder_calibration{suffix}.json", record)
-    if not suffix:   # the training record next to the shipped weights, for the README
-        recipe = {"weights": out.name, "preset": preset,
-                  "receptive_field": loaded.config.receptive_field,
-                  "widths": list(loaded.config.widths), "training": training,
-                  "hardware": {**meta["hardware"], "note": "trained on CPU only (no GPU), "
-                               "1 torch thread, niced, on this shared 2-core machine"},
-                  "retrain": [training.get("command", "qecpipe train ..."),
-                              f"python -m bench predecoder --calibrate RAW.safetensors "
-                              f"--ship-as {preset}"]}
-        out.with_suffix(".json").write_text(json.dumps(recipe, indent=2) + "\n")
 
 
 def formulation(*, shots: int, meta: dict, suffix: str) -> None:
@@ -141,7 +112,7 @@ def formulation(*, shots: int, meta: dict, suffix: str) -> None:
                      "fired_edges_not_matched_fraction": differ_edges})
         print(f"formulation {basis}: oracle exact {exact.mean():.4f}, "
               f"ambiguous {ambiguous / max(right, 1):.3f}")
-    _write_json(RESULTS / f"predecoder_formulation{suffix}.json", {"meta": meta, "rows": rows})
+    write_json(RESULTS / f"predecoder_formulation{suffix}.json", {"meta": meta, "rows": rows})
 
 
 def _ambiguity(layout, dets, obs, labels, matcher) -> tuple[int, int, float]:
@@ -149,15 +120,14 @@ def _ambiguity(layout, dets, obs, labels, matcher) -> tuple[int, int, float]:
     of fired edges that PM's matching does not use (over those shots)."""
     import numpy as np
 
-    index = {tuple(e): k for k, e in enumerate(layout.graph.edge_dets.tolist())}
+    from qec import edge_ids_of_pairs
+
     ambiguous = right = 0
     fired_total = fired_unmatched = 0
     for s in range(dets.shape[0]):
-        pairs = matcher.decode_to_edges(dets[s])
         chosen = np.zeros(layout.num_edges, dtype=bool)
-        for a, b in pairs.tolist():
-            key = (min(a, b), max(a, b)) if min(a, b) >= 0 else (max(a, b), -1)
-            chosen[index[key]] ^= True
+        np.logical_xor.at(chosen, edge_ids_of_pairs(layout.graph, matcher.decode_to_edges(
+            dets[s])), True)
         pm_obs = layout.graph.observables_of(chosen[None])[0]
         if np.array_equal(pm_obs, obs[s]):
             right += 1
@@ -167,110 +137,340 @@ def _ambiguity(layout, dets, obs, labels, matcher) -> tuple[int, int, float]:
     return ambiguous, right, fired_unmatched / max(fired_total, 1)
 
 
-def noharm(model: str, *, quick: bool, max_errors: int, meta: dict, suffix: str) -> list[dict]:
-    """PM vs pre+PM on the same shots over the DISTANCES x PS x bases grid."""
-    from predecoder.evaluate import evaluate
-    from predecoder.weights import load_model
+def ladder(model: str, *, quick: bool, max_errors: int, meta: dict, suffix: str) -> list[dict]:
+    """PM, correlated PM, hard and soft on the same shots over d x p x basis (uniform)."""
+    from predecoder import load_model
     from qec import NoiseModel, Task
 
     loaded = load_model(model)
-    points = ((loaded.threshold, loaded.rule), (0.0, "threshold"))
+    policies = {"hard": loaded.policy("hard"), "soft": loaded.policy("soft")}
     rows, csv_lines = [], []
     for d in DISTANCES:
         for p in PS:
             for k, basis in enumerate(("X", "Z")):
                 task = Task(distance=d, basis=basis, noise=NoiseModel.uniform(p))
-                cap = SHOT_CAPS[d] // (20 if quick else 1)
-                ev = evaluate(loaded.net, task, shots=cap, seed=1 + 100 * d + 10 * k + int(p * 1e3),
-                              thresholds=tuple({t for t, _ in points}),
-                              rules=tuple({r for _, r in points}),
-                              max_pm_errors=max_errors, chunk_shots=1000)
-                rows.append(_noharm_row(ev, points))
-                csv_lines += _sinter_lines(ev, points, loaded)
-                r = rows[-1]
-                print(f"noharm d={d} p={p} {basis}: {ev.shots} shots, PM {r['pm_errors']} vs "
-                      f"pre+PM {r['pre_errors']} (t=0: {r['pre_errors_t0']}), "
-                      f"SDR {r['sdr']}", flush=True)
-    stem = f"predecoder_noharm{suffix}"
-    _write_csv(RESULTS / f"{stem}.csv", csv_lines, meta)
-    _write_json(RESULTS / f"{stem}.json", {"meta": meta, "model": str(loaded.path.name),
-                                          "threshold": loaded.threshold, "rule": loaded.rule,
-                                          "training": loaded.metadata.get("training"),
-                                          "rows": rows})
-    _noharm_markdown(rows, RESULTS / f"{stem}.md", loaded)
-    _plot_noharm(rows, RESULTS / f"{stem}.png", meta)
+                ev = _evaluate(loaded, task, policies, quick=quick, max_errors=max_errors,
+                               seed=1 + 100 * d + 10 * k + int(p * 1e3))
+                rows.append(ladder_row(ev, policies))
+                csv_lines += sinter_lines(ev, policies, loaded)
+                _say(rows[-1])
+    stem = f"predecoder_ladder{suffix}"
+    write_csv(RESULTS / f"{stem}.csv", csv_lines, meta)
+    write_json(RESULTS / f"{stem}.json", {"meta": meta, **model_record(loaded, policies),
+                                         "rows": rows})
+    (RESULTS / f"{stem}.md").write_text(ladder_markdown(rows, loaded, policies))
+    plot_ladder(rows, RESULTS / f"{stem}.png", meta)
     return rows
 
 
-def _plot_noharm(rows: list[dict], path: Path, meta: dict) -> None:
+def _evaluate(loaded, task, policies: dict, *, quick: bool, max_errors: int, seed: int):
+    """PM, correlated PM and every policy on the seeded shots of ``task``."""
+    from predecoder.evaluate import evaluate
+
+    d = task.distance
+    cap = SHOT_CAPS[d] // (20 if quick else 1)
+    return evaluate(loaded.net, task, shots=cap, seed=seed, policies=tuple(policies.values()),
+                    references=(CORR,), chunk_shots=1000, max_pm_errors=max_errors,
+                    min_shots=MIN_SHOTS[d] // (20 if quick else 1))
+
+
+def model_record(loaded, policies: dict) -> dict:
+    return {"model": loaded.path.name, "training": loaded.metadata.get("training"),
+            "policies": {name: p.describe() for name, p in policies.items()}}
+
+
+def ladder_row(ev, policies: dict) -> dict:
+    """One point of the ladder: every decoder's errors, pairs, SDR and stage timings."""
+    names = {PM: PM, CORR: CORR, **{k: p.label for k, p in policies.items()}}
+    row = {"distance": ev.task.distance, "p": ev.task.noise.p, "basis": ev.task.basis,
+           "noise": ev.task.noise.name, "rounds": ev.task.rounds, "shots": ev.shots,
+           "decoders": {key: rate(ev.errors(label), ev.shots, ev.task.rounds)
+                        for key, label in names.items()},
+           "pairs": {f"{a}|{b}": ev.paired(names[a], names[b]).to_json()
+                     for a, b in (("soft", PM), ("soft", CORR), ("soft", "hard"),
+                                  ("hard", PM), (CORR, PM))},
+           "sdr": {k: finite(ev.sdr(ev.point(p))) for k, p in policies.items()},
+           "us_per_shot": {"pymatching": ev.seconds[PM] / ev.shots * 1e6,
+                           "pymatching_correlated": ev.seconds[CORR] / ev.shots * 1e6,
+                           "network_cpu": ev.net_seconds / ev.shots * 1e6,
+                           **{f"{k}_matching": ev.seconds[p.label] / ev.shots * 1e6
+                              for k, p in policies.items()}}}
+    return row
+
+
+def rate(errors: int, shots: int, rounds: int) -> dict:
+    """Errors, LER per shot with its 95% Wilson interval, and per round."""
+    from qec import per_round, wilson_interval
+
+    lo, hi = wilson_interval(errors, shots)
+    return {"errors": errors, "ler": errors / shots, "ler_low": lo, "ler_high": hi,
+            "ler_per_round": per_round(errors / shots, rounds)}
+
+
+def _say(row: dict) -> None:
+    dec = row["decoders"]
+    print(f"ladder d={row['distance']} p={row['p']} {row['basis']}: {row['shots']} shots, "
+          f"PM {dec[PM]['errors']} corr {dec[CORR]['errors']} hard {dec['hard']['errors']} "
+          f"soft {dec['soft']['errors']}", flush=True)
+
+
+def improvement(a_errors: int, b_errors: int) -> str:
+    """'1.32x' (a / b: how many times fewer errors b makes), or '-' when b has none."""
+    return f"{a_errors / b_errors:.2f}x" if b_errors else "-"
+
+
+def ladder_markdown(rows: list[dict], loaded, policies: dict) -> str:
+    lines = [f"Model `{loaded.path.name}`: hard = {policies['hard'].describe()}, soft = "
+             f"{policies['soft'].describe()}. Uniform noise, rounds = d, same shots for every "
+             "column; PyMatching errors target 100 (at least "
+             f"{', '.join(f'{n:,} shots at d={d}' for d, n in MIN_SHOTS.items())}; at most "
+             f"{', '.join(f'{n:,} at d={d}' for d, n in SHOT_CAPS.items())}: the CPU cost of "
+             "the network caps d = 13 at p = 0.003). Ratio = PM errors / soft errors; "
+             "'only PM / only soft' = shots only one of the two got wrong, p = exact McNemar.",
+             "", "| d | p | basis | shots | PM | corr. PM | hard | soft | PM / soft | only PM "
+             "/ only soft (p) | corr. / soft | only corr. / only soft (p) | hard vs PM (p) "
+             "| SDR soft |", "|" + "---|" * 14]
+    for r in rows:
+        dec, pairs = r["decoders"], r["pairs"]
+        sp, sc, hp = pairs["soft|pymatching"], pairs["soft|pymatching-correlated"], \
+            pairs["hard|pymatching"]
+        lines.append(
+            f"| {r['distance']} | {r['p']} | {r['basis']} | {r['shots']:,} "
+            f"| {dec[PM]['errors']} | {dec[CORR]['errors']} | {dec['hard']['errors']} "
+            f"| {dec['soft']['errors']} | {improvement(dec[PM]['errors'], dec['soft']['errors'])}"
+            f" | {sp['only_b_wrong']} / {sp['only_a_wrong']} ({sp['mcnemar_p']:.1e}) "
+            f"| {improvement(dec[CORR]['errors'], dec['soft']['errors'])} "
+            f"| {sc['only_b_wrong']} / {sc['only_a_wrong']} ({sc['mcnemar_p']:.1e}) "
+            f"| {hp['only_a_wrong']} vs {hp['only_b_wrong']} ({hp['mcnemar_p']:.2f}) "
+            f"| {num(r['sdr']['soft'])} |")
+    lines += ["", "µs per shot per stage (one CPU thread each; same shots; the network's "
+              "time is shared by hard and soft):", "",
+              "| d | p | basis | PyMatching | corr. PyMatching | network (CPU torch) | "
+              "hard: PyMatching on residual | soft: blossom on residual |", "|" + "---|" * 8]
+    for r in rows:
+        us = r["us_per_shot"]
+        lines.append(f"| {r['distance']} | {r['p']} | {r['basis']} | {us['pymatching']:.1f} "
+                     f"| {us['pymatching_correlated']:.1f} | {us['network_cpu']:.0f} "
+                     f"| {us['hard_matching']:.1f} | {us['soft_matching']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_ladder(rows: list[dict], path: Path, meta: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(PS), figsize=(10, 4))
+    styles = ((PM, "PyMatching", "-o"), (CORR, "correlated PyMatching", ":s"),
+              ("hard", "pre-decoder, hard", "--^"), ("soft", "pre-decoder, soft", "-D"))
+    fig, axes = plt.subplots(1, len(PS), figsize=(11, 4.3))
     for ax, p in zip(axes, PS):
-        for basis, marker in (("X", "o"), ("Z", "s")):
-            sel = [r for r in rows if r["p"] == p and r["basis"] == basis]
-            ds = [r["distance"] for r in sel]
-            for key, label in (("pm", "PyMatching"), ("pre", "pre+PM (shipped)")):
-                ys = [r[f"{key}_ler"] for r in sel]
-                err = [[y - r[f"{key}_ler_interval"][0] for y, r in zip(ys, sel)],
-                       [r[f"{key}_ler_interval"][1] - y for y, r in zip(ys, sel)]]
-                ax.errorbar(ds, ys, yerr=err, marker=marker, capsize=3,
-                            ls="-" if key == "pm" else "--", label=f"{label}, {basis}")
-        ax.set(yscale="log", xlabel="distance d (rounds = d)", ylabel="LER per shot",
-               title=f"uniform p = {p}")
+        for basis, alpha in (("X", 1.0), ("Z", 0.45)):
+            sel = sorted((r for r in rows if r["p"] == p and r["basis"] == basis),
+                         key=lambda r: r["distance"])
+            for k, (key, label, fmt) in enumerate(styles):
+                ys = [r["decoders"][key] for r in sel]
+                ax.errorbar([r["distance"] + 0.12 * k for r in sel], [y["ler"] for y in ys],
+                            yerr=[[y["ler"] - y["ler_low"] for y in ys],
+                                  [y["ler_high"] - y["ler"] for y in ys]], fmt=fmt,
+                            color=f"C{k}", alpha=alpha, capsize=2, ms=4,
+                            label=f"{label}" if basis == "X" else None)
+        ax.set(yscale="log", xlabel="distance d (rounds = d); X solid, Z faint",
+               ylabel="LER per shot (95% Wilson)", title=f"uniform p = {p}",
+               xticks=list(DISTANCES))
         ax.legend(fontsize=7)
     save_figure(fig, path)
     write_sidecar(path, meta)
     print(f"wrote {path.relative_to(REPO_ROOT)}")
 
 
-def _noharm_row(ev, points) -> dict:
-    from qec import per_round, wilson_interval
+def si1000(model: str, *, quick: bool, max_errors: int, meta: dict, suffix: str) -> None:
+    """Uniform-trained vs si1000-trained model (soft) beside both PyMatchings, same shots."""
+    from predecoder import load_model
+    from predecoder.weights import shipped_models
+    from qec import NoiseModel, PairedCounts, Task
 
-    (t, rule), (t0, rule0) = points
-    pt, p0 = ev.point(t, rule), ev.point(t0, rule0)
-    n, rounds = ev.shots, ev.task.rounds
-    us = 1e6 / max(n * rounds, 1)
-    pm_lo, pm_hi = wilson_interval(ev.pm_errors, n)
-    pre_lo, pre_hi = wilson_interval(pt.errors, n)
-    return {"distance": ev.task.distance, "p": ev.task.noise.p, "basis": ev.task.basis,
-            "rounds": rounds, "shots": n, "threshold": t, "rule": rule,
-            "pm_errors": ev.pm_errors, "pre_errors": pt.errors, "pre_errors_t0": p0.errors,
-            "pm_ler": ev.pm_errors / n, "pm_ler_interval": [pm_lo, pm_hi],
-            "pre_ler": pt.errors / n, "pre_ler_interval": [pre_lo, pre_hi],
-            "pm_ler_per_round": per_round(ev.pm_errors / n, rounds),
-            "pre_ler_per_round": per_round(pt.errors / n, rounds),
-            "no_harm": pre_lo <= pm_hi,   # not above PM beyond the statistical interval
-            "sdr": _finite(ev.sdr(pt)), "sdr_t0": _finite(ev.sdr(p0)),
-            "committed_edges_per_shot": pt.committed_edges / n,
-            "pm_us_per_round_raw": ev.pm_seconds * us,
-            "pm_us_per_round_residual": pt.matching_seconds * us,
-            "pm_us_per_round_residual_t0": p0.matching_seconds * us,
-            "predecoder_us_per_round_cpu": ev.net_seconds * us}
+    models = [load_model(model)]
+    if SI1000["model"] in shipped_models():
+        models.append(load_model(SI1000["model"]))
+    rows = []
+    for d in SI1000["distances"]:
+        task = Task(distance=d, basis=SI1000["basis"], rounds=SI1000["rounds_per_d"] * d,
+                    noise=NoiseModel.si1000(SI1000["p"]))
+        evs = [_evaluate(m, task, {"soft": m.policy("soft")}, quick=quick,
+                         max_errors=max_errors, seed=7_000 + d) for m in models]
+        soft = {m.path.stem: ev.wrong[m.policy("soft").label] for m, ev in zip(models, evs)}
+        ev = evs[0]
+        row = {"distance": d, "p": SI1000["p"], "basis": task.basis, "rounds": task.rounds,
+               "shots": ev.shots,
+               "decoders": {PM: rate(ev.errors(PM), ev.shots, task.rounds),
+                            CORR: rate(ev.errors(CORR), ev.shots, task.rounds),
+                            **{f"soft[{k}]": rate(int(w.sum()), ev.shots, task.rounds)
+                               for k, w in soft.items()}},
+               "pairs": {f"soft[{k}]|{ref}": PairedCounts.of(k, w, ref, ev.wrong[ref]).to_json()
+                         for k, w in soft.items() for ref in (PM, CORR)}}
+        if len(soft) == 2:
+            (a, wa), (b, wb) = soft.items()
+            row["pairs"][f"soft[{a}]|soft[{b}]"] = PairedCounts.of(a, wa, b, wb).to_json()
+        rows.append(row)
+        print(f"si1000 d={d}: {json.dumps(row['decoders'])[:300]}", flush=True)
+    stem = f"predecoder_si1000{suffix}"
+    write_json(RESULTS / f"{stem}.json", {"meta": meta, "models": [m.path.name for m in models],
+                                         "rows": rows})
+    (RESULTS / f"{stem}.md").write_text(si1000_markdown(rows))
 
 
-def _finite(x: float) -> float | None:
-    return None if math.isinf(x) else x
+def si1000_markdown(rows: list[dict]) -> str:
+    keys = [k for k in rows[0]["decoders"]]
+    lines = [f"si1000 noise, p = {SI1000['p']}, {SI1000['basis']} basis, rounds = "
+             f"{SI1000['rounds_per_d']}d; same shots for every column (errors; LER per shot "
+             "[95% Wilson]). soft[small] was trained on uniform noise only, soft[small-si1000] "
+             "on si1000 noise (warm-started from small).", "",
+             "| d | rounds | shots | " + " | ".join(keys) + " | pairs: only A / only B wrong "
+             "(McNemar p) |", "|" + "---|" * (4 + len(keys))]
+    for r in rows:
+        cells = [f"{r['decoders'][k]['errors']} ({r['decoders'][k]['ler']:.2e})" for k in keys]
+        pairs = "; ".join(f"{k.replace('|', ' vs ')}: {v['only_a_wrong']} / {v['only_b_wrong']}"
+                          f" ({v['mcnemar_p']:.1e})" for k, v in r["pairs"].items())
+        lines.append(f"| {r['distance']} | {r['rounds']} | {r['shots']:,} | "
+                     + " | ".join(cells) + f" | {pairs} |")
+    return "\n".join(lines) + "\n"
 
 
-def _sinter_lines(ev, points, loaded) -> list[str]:
+def external(model: str, *, shots: int, meta: dict, suffix: str) -> None:
+    """Belief-matching and tesseract on the same shots as ours (d = 5, p = 0.006, X)."""
+    import subprocess
+    import tempfile
+
+    import numpy as np
+
+    from predecoder import load_model
+    from qec import NoiseModel, PairedCounts, Task
+
+    stem = f"predecoder_external{suffix}"
+    if not REF_PYTHON.exists():
+        note = ("skipped: .venv-ref is missing; create it with `python3 -m venv .venv-ref && "
+                ".venv-ref/bin/pip install stim numpy beliefmatching tesseract-decoder`")
+        write_json(RESULTS / f"{stem}.json", {"meta": meta, "note": note, "rows": []})
+        print(note)
+        return
+    loaded = load_model(model)
+    policies = {"hard": loaded.policy("hard"), "soft": loaded.policy("soft")}
+    task = Task(distance=5, basis="X", noise=NoiseModel.uniform(0.006))
+    seed = 55
+    from predecoder.evaluate import evaluate
+
+    ev = evaluate(loaded.net, task, shots=shots, seed=seed, policies=tuple(policies.values()),
+                  references=(CORR,), chunk_shots=1000)
+    wrong = {PM: ev.wrong[PM], CORR: ev.wrong[CORR],
+             **{k: ev.wrong[p.label] for k, p in policies.items()}}
+    timing = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = _write_shots(task, shots=shots, seed=seed, chunk_shots=1000, folder=Path(tmp))
+        for name in EXTERNAL:
+            out, info = Path(tmp) / f"{name}.b8", Path(tmp) / f"{name}.json"
+            subprocess.run([str(REF_PYTHON), str(REPO_ROOT / "bench" / "external_decoders.py"),
+                            "--decoder", name, "--dem", str(files["dem"]), "--dets",
+                            str(files["dets"]), "--out", str(out), "--json", str(info),
+                            "--shots", str(shots)], check=True)
+            predicted = np.unpackbits(np.fromfile(out, dtype=np.uint8).reshape(shots, -1),
+                                      axis=1, bitorder="little")[:, :1].astype(bool)
+            wrong[name] = np.any(predicted != files["obs"], axis=1)
+            timing[name] = json.loads(info.read_text())
+    row = {"distance": 5, "p": 0.006, "basis": "X", "rounds": 5, "shots": shots,
+           "decoders": {k: rate(int(w.sum()), shots, 5) for k, w in wrong.items()},
+           "pairs": {f"soft|{k}": PairedCounts.of("soft", wrong["soft"], k, w).to_json()
+                     for k, w in wrong.items() if k != "soft"},
+           "us_per_shot": {**{k: v["us_per_shot"] for k, v in timing.items()},
+                           "pymatching": ev.seconds[PM] / shots * 1e6,
+                           "pymatching_correlated": ev.seconds[CORR] / shots * 1e6,
+                           "soft (network + matching)": (ev.net_seconds + ev.seconds[
+                               policies["soft"].label]) / shots * 1e6},
+           "external_config": {k: v.get("config") for k, v in timing.items()}}
+    write_json(RESULTS / f"{stem}.json", {"meta": meta, **model_record(loaded, policies),
+                                         "rows": [row]})
+    (RESULTS / f"{stem}.md").write_text(external_markdown(row))
+    print(f"external: {json.dumps({k: v['errors'] for k, v in row['decoders'].items()})}")
+
+
+def _write_shots(task, *, shots: int, seed: int, chunk_shots: int, folder: Path) -> dict:
+    """The seeded shots ``evaluate`` decodes, as files for an outside decoder: the DEM (text)
+    and the detection events (stim's b8: bit-packed rows); returns the paths and the (S, O)
+    bool observables."""
+    import numpy as np
+
+    from qec import sample_detectors, unpack_bits
+
+    chunks = list(sample_detectors(task.circuit(), shots=shots, seed=seed,
+                                   chunk_shots=chunk_shots))
+    dets = np.concatenate([c.dets for c in chunks])
+    obs = unpack_bits(np.concatenate([c.obs for c in chunks]), task.circuit().num_observables)
+    paths = {"dem": folder / "task.dem", "dets": folder / "dets.b8"}
+    paths["dem"].write_text(str(task.dem()))
+    dets.tofile(paths["dets"])
+    return {**paths, "obs": obs}
+
+
+def external_markdown(row: dict) -> str:
+    lines = [f"d = 5, p = 0.006, uniform noise, X basis, rounds = 5; the same {row['shots']:,} "
+             "shots for every decoder. belief-matching and tesseract (long beam) run from "
+             "bench/external_decoders.py in the separate venv .venv-ref; µs per shot on one "
+             "thread of this shared CPU.", "",
+             "| decoder | errors | LER per shot [95%] | only soft / only this wrong (McNemar p)"
+             " | µs per shot |", "|---|---|---|---|---|"]
+    us = row["us_per_shot"]
+    for k, r in row["decoders"].items():
+        pair = row["pairs"].get(f"soft|{k}")
+        cell = "" if pair is None else (f"{pair['only_a_wrong']} / {pair['only_b_wrong']} "
+                                        f"({pair['mcnemar_p']:.1e})")
+        t = us.get(k, us.get("soft (network + matching)") if k == "soft" else None)
+        lines.append(f"| {k} | {r['errors']} | {r['ler']:.2e} [{r['ler_low']:.1e}, "
+                     f"{r['ler_high']:.1e}] | {cell} | {'' if t is None else f'{t:,.0f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def paper_side_by_side(rows: list[dict], *, meta: dict, suffix: str) -> None:
+    """The paper's figures beside ours (X basis): per shot, and improvement over PM."""
+    lines = ["| p | d | paper PM | paper +Model 1 | paper +Model 4 | paper PM/(+M1) | paper "
+             "PM/(+M4) | ours PM | ours hard | ours soft | ours PM/hard | ours PM/soft |",
+             "|" + "---|" * 12]
+    table = []
+    for r in (r for r in rows if r["basis"] == "X"):
+        pm, m1, m4 = PAPER[(r["p"], r["distance"])]
+        dec = r["decoders"]
+        table.append({"p": r["p"], "distance": r["distance"], "shots": r["shots"],
+                      "paper": {"pm": pm, "model1": m1, "model4": m4},
+                      "ours": {k: dec[k]["ler"] for k in (PM, "hard", "soft")}})
+        lines.append(f"| {r['p']} | {r['distance']} | {pm:.2e} | {m1:.2e} | {m4:.2e} "
+                     f"| {pm / m1:.2f} | {pm / m4:.2f} | {dec[PM]['ler']:.2e} "
+                     f"| {dec['hard']['ler']:.2e} | {dec['soft']['ler']:.2e} "
+                     f"| {improvement(dec[PM]['errors'], dec['hard']['errors'])} "
+                     f"| {improvement(dec[PM]['errors'], dec['soft']['errors'])} |")
+    note = ("Paper: arXiv:2604.12841, uniform noise, X basis, rounds = d, errors per shot (its "
+            "axis says per round; its circuit has d - 1 noisy rounds to our d, so our "
+            "PyMatching rates run higher). Ours: the shipped model, same shots for every "
+            "column of a row (predecoder_ladder.json).")
+    (RESULTS / f"predecoder_paper{suffix}.md").write_text(note + "\n\n" + "\n".join(lines)
+                                                          + "\n")
+    write_json(RESULTS / f"predecoder_paper{suffix}.json", {"meta": meta, "note": note,
+                                                           "rows": table})
+
+
+def sinter_lines(ev, policies: dict, loaded) -> list[str]:
+    """Every decoder of one evaluation as sinter CSV rows (pre-decoder time included)."""
     from qec import DecodeStats, sinter_rows
 
-    (t, rule), (t0, rule0) = points
-    meta = ev.task.metadata(seed=None)
-    stats = [DecodeStats("pymatching", ev.shots, ev.pm_errors, ev.pm_seconds, ev.task.rounds),
-             DecodeStats("predecoder+pymatching", ev.shots, ev.point(t, rule).errors,
-                         ev.net_seconds + ev.point(t, rule).matching_seconds, ev.task.rounds),
-             DecodeStats("predecoder+pymatching@logit>0", ev.shots, ev.point(t0, rule0).errors,
-                         ev.net_seconds + ev.point(t0, rule0).matching_seconds, ev.task.rounds)]
-    meta = {**meta, "model": loaded.path.name, "threshold": t, "commit_rule": rule}
+    meta = {**ev.task.metadata(), "model": loaded.path.name}
+    stats = [DecodeStats(PM, ev.shots, ev.errors(PM), ev.seconds[PM], ev.task.rounds),
+             DecodeStats(CORR, ev.shots, ev.errors(CORR), ev.seconds[CORR], ev.task.rounds)]
+    names = {"hard": "predecoder+pymatching", "soft": "predecoder+soft-matching"}
+    stats += [DecodeStats(names[k], ev.shots, ev.errors(p.label),
+                          ev.net_seconds + ev.seconds[p.label], ev.task.rounds)
+              for k, p in policies.items()]
     return sinter_rows(stats, circuit=ev.task.circuit(), dem=ev.task.dem(), json_metadata=meta)
 
 
-def _write_csv(path: Path, lines: list[str], meta: dict) -> None:
+def write_csv(path: Path, lines: list[str], meta: dict) -> None:
     from qec import sinter_csv_header
 
     path.write_text("\n".join([sinter_csv_header(), *lines]) + "\n")
@@ -278,191 +478,29 @@ def _write_csv(path: Path, lines: list[str], meta: dict) -> None:
     print(f"wrote {path.relative_to(REPO_ROOT)}")
 
 
-def _noharm_markdown(rows: list[dict], path: Path, loaded) -> None:
-    lines = [f"Model `{loaded.path.name}` (commit rule `{loaded.rule}`, threshold "
-             f"{loaded.threshold:g}); uniform noise, rounds = d; same shots for every column. "
-             "LER per shot [95% Wilson]. µs/round: PyMatching on this CPU (2 shared cores), "
-             "raw syndrome vs residual; pre-decoder = CPU torch, 1 thread.", "",
-             "| d | p | basis | shots | PM errors | pre+PM errors | PM LER | pre+PM LER "
-             "| no harm | SDR | PM µs/r raw | PM µs/r residual | pre µs/r (CPU) "
-             "| pre+PM errors @logit>0 | SDR @logit>0 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(
-            f"| {r['distance']} | {r['p']} | {r['basis']} | {r['shots']:,} | {r['pm_errors']} "
-            f"| {r['pre_errors']} | {_ci(r['pm_ler'], r['pm_ler_interval'])} "
-            f"| {_ci(r['pre_ler'], r['pre_ler_interval'])} | {'yes' if r['no_harm'] else 'NO'} "
-            f"| {_num(r['sdr'])} | {r['pm_us_per_round_raw']:.2f} "
-            f"| {r['pm_us_per_round_residual']:.2f} | {r['predecoder_us_per_round_cpu']:.0f} "
-            f"| {r['pre_errors_t0']} | {_num(r['sdr_t0'])} |")
-    path.write_text("\n".join(lines) + "\n")
-    print(f"wrote {path.relative_to(REPO_ROOT)}")
-
-
-def _ci(x: float, iv) -> str:
-    return f"{x:.2e} [{iv[0]:.1e}, {iv[1]:.1e}]"
-
-
-def _num(x) -> str:
+def num(x) -> str:
     return "inf" if x is None else f"{x:.3g}"
 
 
-def paper_side_by_side(rows: list[dict], *, meta: dict, suffix: str) -> None:
-    """DESIGN.md section 9 figures beside ours (X basis), per shot and per round."""
-    lines = ["| p | d | paper PM | paper +Model 1 | paper +Model 4 | ours PM /shot | "
-             "ours pre+PM /shot | ours PM /round | ours pre+PM /round | ours PM/(pre+PM) "
-             "| paper PM/(+M1) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    table = []
-    for r in rows:
-        if r["basis"] != "X":
-            continue
-        pm, m1, m4 = PAPER[(r["p"], r["distance"])]
-        ratio = r["pm_errors"] / r["pre_errors"] if r["pre_errors"] else None
-        table.append({**{k: r[k] for k in ("p", "distance", "shots", "pm_errors", "pre_errors",
-                                            "pm_ler", "pre_ler", "pm_ler_per_round",
-                                            "pre_ler_per_round")},
-                      "paper_pm": pm, "paper_model1": m1, "paper_model4": m4,
-                      "ours_improvement": ratio, "paper_model1_improvement": pm / m1})
-        lines.append(f"| {r['p']} | {r['distance']} | {pm:.2e} | {m1:.2e} | {m4:.2e} "
-                     f"| {r['pm_ler']:.2e} | {r['pre_ler']:.2e} | {r['pm_ler_per_round']:.2e} "
-                     f"| {r['pre_ler_per_round']:.2e} | {_num(ratio)} | {pm / m1:.2f} |")
-    note = ("Paper: arXiv:2604.12841, uniform noise, X basis, rounds = d; per bench/baseline.py "
-            "its figures are errors per shot. Ours: the shipped CPU-trained model, X basis, "
-            "same shots for PM and pre+PM (predecoder_noharm.json).")
-    (RESULTS / f"predecoder_paper{suffix}.md").write_text(note + "\n\n" + "\n".join(lines)
-                                                          + "\n")
-    _write_json(RESULTS / f"predecoder_paper{suffix}.json", {"meta": meta, "note": note,
-                                                             "rows": table})
+def finite(x: float) -> float | None:
+    return None if math.isinf(x) else x
 
 
-def curve(*, shots: int, meta: dict, suffix: str) -> None:
-    """Snapshots of one training run at d = 9, p = 0.006 (X basis), same shots for each."""
-    from predecoder.evaluate import evaluate
-    from predecoder.inference import COMMIT_RULES
-    from predecoder.weights import load_weights
-    from qec import NoiseModel, Task
-
-    task = Task(distance=9, basis="X", noise=NoiseModel.uniform(0.006))
-    rows, csv_lines = [], []
-    for path in sorted(SNAPSHOTS.glob("step*.safetensors")):
-        loaded = load_weights(path)
-        ev = evaluate(loaded.net, task, shots=shots, seed=90_001, thresholds=CURVE_THRESHOLDS,
-                      rules=COMMIT_RULES, chunk_shots=1000)
-        row = {"snapshot": path.name, "steps": loaded.metadata["training"]["steps"],
-               "shots_seen": loaded.metadata["training"]["shots_seen"], "shots": ev.shots,
-               "pm_errors": ev.pm_errors, "points": [
-                   {"threshold": p.threshold, "rule": p.rule, "pre_errors": p.errors,
-                    "ratio": p.errors / max(ev.pm_errors, 1), "sdr": _finite(ev.sdr(p))}
-                   for p in ev.points]}
-        t0 = ev.point(0.0, "threshold")
-        row["ratio_t0"], row["sdr_t0"] = t0.errors / max(ev.pm_errors, 1), _finite(ev.sdr(t0))
-        csv_lines += _curve_sinter_lines(ev, row)
-        rows.append(row)
-        print(f"curve {path.name}: shots seen {row['shots_seen']}, PM {ev.pm_errors}, "
-              f"pre+PM@0 {t0.errors} (ratio {row['ratio_t0']:.2f}), SDR {row['sdr_t0']}",
-              flush=True)
-    fit = {"all_snapshots": _extrapolate(rows),
-           # the first snapshot barely commits anything yet (SDR ~1): fit without it too
-           "without_first_snapshot": _extrapolate(rows[1:]),
-           "caveat": "snapshots of ONE run with one cosine schedule, not independent runs at "
-                     "equal budget: late snapshots also gain from the learning-rate decay"}
-    stem = f"predecoder_curve{suffix}"
-    _write_csv(RESULTS / f"{stem}.csv", csv_lines, meta)
-    _write_json(RESULTS / f"{stem}.json", {"meta": meta, "task": task.metadata(seed=90_001),
-                                           "rows": rows, "extrapolation": fit})
-    if rows:
-        _plot_curve(rows, fit, RESULTS / f"{stem}.png", meta)
-
-
-def _curve_sinter_lines(ev, row: dict) -> list[str]:
-    """PM and pre+PM (every commit point) of one snapshot, as sinter rows."""
-    from qec import DecodeStats, sinter_rows
-
-    meta = {**ev.task.metadata(seed=90_001), "snapshot": row["snapshot"],
-            "training_shots_seen": row["shots_seen"]}
-    lines = sinter_rows([DecodeStats("pymatching", ev.shots, ev.pm_errors, ev.pm_seconds,
-                                     ev.task.rounds)],
-                        circuit=ev.task.circuit(), dem=ev.task.dem(), json_metadata=meta)
-    for p in ev.points:
-        stats = DecodeStats(f"predecoder+pymatching@{p.rule}>{p.threshold:g}", ev.shots,
-                            p.errors, ev.net_seconds + p.matching_seconds, ev.task.rounds)
-        lines += sinter_rows([stats], circuit=ev.task.circuit(), dem=ev.task.dem(),
-                             json_metadata=meta)
-    return lines
-
-
-def _extrapolate(rows: list[dict]) -> dict:
-    """Least-squares log(ratio@logit>0) = a + b log(shots seen); shots where ratio = 1, 1/1.1."""
-    import numpy as np
-
-    pts = [(r["shots_seen"], r["ratio_t0"]) for r in rows if r["ratio_t0"] > 0]
-    if len(pts) < 2:
-        return {"b": None, "reason": "fewer than two snapshots"}
-    x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
-    b, a = np.polyfit(x, y, 1)
-    out = {"model": "log(ratio) = a + b*log(shots_seen), ratio = (pre+PM errors)/(PM errors) "
-                    "committing at logit > 0, d=9, p=0.006", "a": float(a), "b": float(b),
-           "points": len(pts)}
-    if b >= 0:
-        out["shots_for_ratio_1"] = None
-        out["reason"] = "the ratio does not fall with training shots on this range"
-    else:
-        out["shots_for_ratio_1"] = float(math.exp(-a / b))
-        out["shots_for_1.1x_better"] = float(math.exp((math.log(1 / 1.1) - a) / b))
-    return out
-
-
-def _plot_curve(rows: list[dict], fit: dict, path: Path, meta: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shots = [r["shots_seen"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot(shots, [r["ratio_t0"] for r in rows], "o-", label="commit logit > 0")
-    for rule in ("threshold", "supported"):
-        best = [min(p["ratio"] for p in r["points"] if p["rule"] == rule) for r in rows]
-        ax1.plot(shots, best, "s--", label=f"best threshold ({rule}; same shots, optimistic)")
-    for key, color in (("all_snapshots", "gray"), ("without_first_snapshot", "black")):
-        f = fit[key]
-        if f.get("b") is None:
-            continue
-        import numpy as np
-
-        xs = np.geomspace(min(shots), max(shots) * 100, 50)
-        ax1.plot(xs, np.exp(f["a"] + f["b"] * np.log(xs)), ":", color=color,
-                 label=f"fit ({key.replace('_', ' ')}): ratio ∝ shots^{f['b']:.2f}")
-    ax1.axhline(1.0, color="k", lw=0.8)
-    ax1.set(xscale="log", yscale="log", xlabel="training shots seen",
-            ylabel="LER(pre+PM) / LER(PM)", title="d=9, p=0.006, uniform, X")
-    ax1.legend(fontsize=7)
-    ax2.plot(shots, [r["sdr_t0"] or float("nan") for r in rows], "o-", label="commit logit > 0")
-    ax2.set(xscale="log", xlabel="training shots seen", ylabel="SDR", title="syndrome density "
-            "reduction")
-    ax2.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax2.legend(fontsize=7)
-    save_figure(fig, path)
-    write_sidecar(path, meta)
+def write_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(no_inf(obj), indent=2, sort_keys=True) + "\n")
     print(f"wrote {path.relative_to(REPO_ROOT)}")
 
 
-def _say_eval(ev) -> None:
-    print(f"  calibration d={ev.task.distance} p={ev.task.noise.p} {ev.task.basis}: "
-          f"{ev.shots} shots, PM errors {ev.pm_errors}", flush=True)
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(_no_inf(obj), indent=2, sort_keys=True) + "\n")
-    print(f"wrote {path.relative_to(REPO_ROOT)}")
-
-
-def _no_inf(obj):
+def no_inf(obj):
     """Strict JSON: an infinite SDR (nothing left after the pre-decoder) becomes null."""
     if isinstance(obj, float) and math.isinf(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _no_inf(v) for k, v in obj.items()}
+        return {k: no_inf(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_no_inf(v) for v in obj]
+        return [no_inf(v) for v in obj]
     return obj
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

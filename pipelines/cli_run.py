@@ -12,7 +12,7 @@ from pipelines.report import ProgressBar, render_table, write_sinter_csv
 from pipelines.run import RunResult, run_task
 from qec import NOISE_NAMES, NoiseModel, Task
 
-DEFAULT_DECODERS = ("pymatching", "predecoder+pymatching")
+DEFAULT_DECODERS = ("pymatching", "pymatching-correlated", "predecoder+soft-matching")
 DEFAULT_SHOTS = 8_000
 
 

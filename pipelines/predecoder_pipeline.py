@@ -29,6 +29,7 @@ Examples:
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ import stim
 
 from qec import BlossomMatcher, MatchingDecoder, Task, check_packed
 
+log = logging.getLogger(__name__)
 HARD_DECODERS = ("predecoder+pymatching", "predecoder+pymatching-correlated")
 SOFT_DECODERS = ("predecoder+soft-matching",)
 PREDECODER_DECODERS = HARD_DECODERS + SOFT_DECODERS
@@ -84,9 +86,16 @@ class PredecoderPipeline:
         """
         from predecoder.edges import EdgeLayout
 
-        return cls._build(EdgeLayout.from_task(task), task.dem() if dem is None else dem,
-                          model=model, mode=mode, correlated=correlated, device=device,
-                          tile=tile, policy=policy)
+        built = cls._build(EdgeLayout.from_task(task), task.dem() if dem is None else dem,
+                           model=model, mode=mode, correlated=correlated, device=device,
+                           tile=tile, policy=policy)
+        trained_on = built.loaded.noise_family
+        if trained_on is not None and trained_on != task.noise.name:
+            log.warning("the pre-decoder model %s was trained on %s noise, not on the task's "
+                        "%s noise: expect less gain (train one with `qecpipe train --noise "
+                        "%s`)", built.loaded.path.name, trained_on, task.noise.name,
+                        task.noise.name)
+        return built
 
     @classmethod
     def from_dem(cls, dem: stim.DetectorErrorModel, *, model: str | Path | None = None,

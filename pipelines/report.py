@@ -69,6 +69,38 @@ def render_table(result) -> None:
     stages = _stage_table(result)
     if stages is not None:
         console.print(stages)
+    if result.paired:
+        console.print(_paired_table(result.paired))
+        for line in paired_verdicts(result.paired):
+            console.print(line, highlight=False)
+
+
+def _paired_table(paired):
+    from rich.table import Table
+
+    table = Table(title="paired comparison (same shots; exact McNemar test)")
+    for col in ("decoder A", "decoder B", "only A wrong", "only B wrong", "McNemar p"):
+        table.add_column(col, justify="left" if col.startswith("decoder") else "right")
+    for p in paired:
+        table.add_row(p.a, p.b, str(p.only_a), str(p.only_b), f"{p.p_value:.2g}")
+    return table
+
+
+def paired_verdicts(paired, *, alpha: float = 0.05) -> list[str]:
+    """One plain-words line per pair: which decoder is better on these shots, or that the
+    counts are too few to tell them apart (McNemar p >= ``alpha``)."""
+    lines = []
+    for p in paired:
+        if p.p_value >= alpha:
+            lines.append(f"{p.a} vs {p.b}: too few differing shots to tell them apart "
+                         f"({p.only_a} vs {p.only_b} shots only one got wrong, p = "
+                         f"{p.p_value:.2g}); run more shots (--max-errors) to decide")
+        else:
+            better, worse = (p.b, p.a) if p.only_a > p.only_b else (p.a, p.b)
+            lines.append(f"{better} beats {worse} on these shots ({max(p.only_a, p.only_b)} "
+                         f"vs {min(p.only_a, p.only_b)} shots only one got wrong, p = "
+                         f"{p.p_value:.2g})")
+    return lines
 
 
 def _stage_table(result):

@@ -10,14 +10,22 @@ import numpy as np
 import stim
 
 from pipelines.decoders import BatchDecoder, make_decoder, validate_decoder_names
-from qec import DEFAULT_CHUNK_SHOTS, DecodeStats, Task, popcount_rows, sample_detectors
+from qec import (
+    DEFAULT_CHUNK_SHOTS,
+    DecodeStats,
+    PairedCounts,
+    Task,
+    popcount_rows,
+    sample_detectors,
+)
 
 ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """Shots, detection-event density and one :class:`qec.DecodeStats` per decoder."""
+    """Shots, detection-event density, one :class:`qec.DecodeStats` per decoder and, for
+    every pair of decoders, the shots only one of them got wrong (:class:`qec.PairedCounts`)."""
 
     task: Task
     seed: int
@@ -26,15 +34,17 @@ class RunResult:
     sample_seconds: float
     stats: dict[str, DecodeStats]
     extra: dict[str, dict] = field(default_factory=dict)
+    paired: tuple[PairedCounts, ...] = ()
 
     def to_json(self, version: str) -> dict:
-        """The object of ``qecpipe run --json`` (DESIGN.md section 3)."""
+        """The object of ``qecpipe run --json`` (the design notes, section "Outputs")."""
         decoders = {}
         for name, s in self.stats.items():
             decoders[name] = {**s.to_json(), **self.extra.get(name, {})}
         return {"version": version, "task": self.task.metadata(seed=self.seed),
                 "shots": self.shots, "detection_event_density": self.detection_event_density,
-                "sample_seconds": self.sample_seconds, "decoders": decoders}
+                "sample_seconds": self.sample_seconds, "decoders": decoders,
+                "paired": [p.to_json() for p in self.paired]}
 
 
 def run_task(
@@ -71,17 +81,21 @@ def run_task(
             built[name] = make_decoder(name, task, dem=dem)
     errors = dict.fromkeys(names, 0)
     seconds = dict.fromkeys(names, 0.0)
+    pairs = [PairedCounts(a, b, 0, 0) for i, a in enumerate(names) for b in names[i + 1:]]
     done, fired, sample_seconds = 0, 0, 0.0
     circuit = task.circuit()
     t0 = time.perf_counter()
     for chunk in sample_detectors(circuit, shots=shots, seed=seed, chunk_shots=chunk_shots):
         sample_seconds += time.perf_counter() - t0
         fired += int(popcount_rows(chunk.dets).sum())
+        wrong = {}
         for name in names:
             t1 = time.perf_counter()
             predicted = built[name].decode_batch(chunk.dets)
             seconds[name] += time.perf_counter() - t1
-            errors[name] += int(np.any(predicted != chunk.obs, axis=1).sum())
+            wrong[name] = np.any(predicted != chunk.obs, axis=1)
+            errors[name] += int(wrong[name].sum())
+        pairs = [p + PairedCounts.of(p.a, wrong[p.a], p.b, wrong[p.b]) for p in pairs]
         done += chunk.shots
         if progress is not None:
             progress(done, shots)
@@ -94,4 +108,5 @@ def run_task(
     extra = {n: dict(getattr(built[n], "metrics", lambda: {})()) for n in names}
     return RunResult(task=task, seed=seed, shots=done,
                      detection_event_density=fired / max(done * num_dets, 1),
-                     sample_seconds=sample_seconds, stats=stats, extra=extra)
+                     sample_seconds=sample_seconds, stats=stats, extra=extra,
+                     paired=tuple(pairs))

@@ -1,10 +1,16 @@
-"""Choose the shipped commit rule and threshold on held-out shots (never the benchmark's).
+"""Calibrate a model's commit policies on held-out shots (never the benchmark's).
 
-The rule: for each commit rule, the LOWEST logit threshold at which pre+PM makes no more
-errors than PM alone at every calibration point (distance x p x basis, same shots); among the
-rules, the one whose threshold removes the most detection events (highest SDR). Committing
-nothing (a threshold above every logit) always qualifies, so the result is never worse than
-PM on the calibration shots by construction; the benchmark then checks it on fresh shots.
+Per mode:
+
+- hard: for each commit rule, the LOWEST logit threshold at which pre+PM makes no more errors
+  than PM alone at every calibration point (distance x p x basis, same shots); among the
+  rules, the one whose threshold removes the most detection events (highest SDR). Committing
+  nothing (a threshold above every logit) always qualifies, so the result is never worse than
+  PM on the calibration shots by construction; the benchmark then checks it on fresh shots.
+- soft: no threshold (soft mode commits logit > 0 and lets the matcher undo it). Its one
+  free setting is the weight cap (edges with |logit| >= cap keep weight cap and are not sent
+  to the matcher): the cap with the fewest soft-mode errors pooled over the calibration
+  points; a tie goes to the smaller cap (fewer edges to send per shot).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from qec import NoiseModel, Task
 
 CALIBRATION_SEED = 2_000_003
 THRESHOLDS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 30.0)
+SOFT_CAPS = (4.0, 6.0, 8.0, 12.0)
 POINTS = ((5, 0.003), (5, 0.006), (9, 0.003), (9, 0.006))
 
 
@@ -26,33 +33,42 @@ POINTS = ((5, 0.003), (5, 0.006), (9, 0.003), (9, 0.006))
 class Calibration:
     threshold: float
     rule: str
+    soft_cap: float | None
     evaluations: tuple[Evaluation, ...]
 
     def rows(self) -> list[dict]:
-        """One row per (point, rule, threshold): errors, SDR, commits."""
+        """One row per (point, policy): errors, SDR, commits."""
         out = []
         for ev in self.evaluations:
             for p in ev.points:
                 out.append({"distance": ev.task.distance, "p": ev.task.noise.p,
-                            "basis": ev.task.basis, "shots": ev.shots, "rule": p.rule,
-                            "threshold": p.threshold, "pm_errors": ev.pm_errors,
-                            "pre_errors": p.errors, "sdr": ev.sdr(p),
-                            "committed_edges": p.committed_edges})
+                            "basis": ev.task.basis, "noise": ev.task.noise.name,
+                            "shots": ev.shots, "mode": p.policy.mode, "rule": p.rule,
+                            "threshold": p.threshold, "cap": p.policy.cap,
+                            "pm_errors": ev.pm_errors, "pre_errors": p.errors,
+                            "sdr": ev.sdr(p), "committed_edges": p.committed_edges})
         return out
 
 
 def calibrate(net: torch.nn.Module, *, shots: int, points=POINTS, bases=("X", "Z"),
-              thresholds=THRESHOLDS, rules=COMMIT_RULES, seed: int = CALIBRATION_SEED,
+              thresholds=THRESHOLDS, rules=COMMIT_RULES, soft_caps=SOFT_CAPS,
+              noise: str = "uniform", seed: int = CALIBRATION_SEED,
               progress=None) -> Calibration:
-    """Evaluate every (rule, threshold) on held-out shots and pick the shipped one."""
+    """Evaluate every hard (rule, threshold) and soft cap on held-out shots; pick each mode's."""
+    policies = hard_policies(thresholds, rules) + tuple(CommitPolicy.soft(c) for c in soft_caps)
     evals = []
     for k, (d, p) in enumerate(points):
         for basis in bases:
-            task = Task(distance=d, basis=basis, noise=NoiseModel.uniform(p))
-            evals.append(evaluate(net, task, shots=shots, seed=seed + k,
-                                  policies=hard_policies(thresholds, rules)))
+            task = Task(distance=d, basis=basis, noise=NoiseModel.named(noise, p))
+            evals.append(evaluate(net, task, shots=shots, seed=seed + k, policies=policies))
             if progress is not None:
                 progress(evals[-1])
+    threshold, rule = _pick_hard(evals, thresholds, rules)
+    return Calibration(threshold=threshold, rule=rule, soft_cap=_pick_cap(evals, soft_caps),
+                       evaluations=tuple(evals))
+
+
+def _pick_hard(evals: list[Evaluation], thresholds, rules) -> tuple[float, str]:
     best: tuple[float, float, str] | None = None     # (sdr, -threshold, rule)
     for rule in rules:
         for t in sorted(thresholds):
@@ -66,4 +82,11 @@ def calibrate(net: torch.nn.Module, *, shots: int, points=POINTS, bases=("X", "Z
         raise ValueError(f"thresholds={tuple(thresholds)}: none keeps pre+PM at or below PM; "
                          "include one above every logit (e.g. 30) so committing nothing is "
                          "an option")
-    return Calibration(threshold=-best[1], rule=best[2], evaluations=tuple(evals))
+    return -best[1], best[2]
+
+
+def _pick_cap(evals: list[Evaluation], soft_caps) -> float | None:
+    if not soft_caps:
+        return None
+    pooled = {c: sum(ev.point(CommitPolicy.soft(c)).errors for ev in evals) for c in soft_caps}
+    return min(sorted(soft_caps), key=lambda c: pooled[c])

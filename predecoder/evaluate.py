@@ -120,11 +120,12 @@ def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
              policies: Sequence[CommitPolicy] = (CommitPolicy.hard(0.0),),
              references: Sequence[str] = (), chunk_shots: int = 2048,
              tile: tuple[int, int, int] | None = None,
-             max_pm_errors: int | None = None) -> Evaluation:
+             max_pm_errors: int | None = None, min_shots: int = 0) -> Evaluation:
     """Decode ``shots`` seeded shots of ``task`` with PM, ``references`` (matching decoder
     names) and pre+matching under every policy.
 
-    Stops early, at a chunk boundary, once PyMatching has ``max_pm_errors`` errors.
+    Stops early, at a chunk boundary, once PyMatching has ``max_pm_errors`` errors and at
+    least ``min_shots`` shots were decoded.
     """
     layout = EdgeLayout.from_task(task)
     matchers = {name: MatchingDecoder.named(name, task.dem()) for name in (PM, *references)}
@@ -155,7 +156,8 @@ def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
             acc[policy] += counts
             seconds[policy.label] += sec
         done += chunk.shots
-        if max_pm_errors is not None and sum(int(w.sum()) for w in wrong[PM]) >= max_pm_errors:
+        if (max_pm_errors is not None and done >= min_shots
+                and sum(int(w.sum()) for w in wrong[PM]) >= max_pm_errors):
             break
     masks = {n: np.concatenate(w) if w else np.zeros(0, bool) for n, w in wrong.items()}
     points = tuple(CommitPoint(p, int(masks[p.label].sum()), int(a[0]), int(a[1]),

@@ -152,24 +152,25 @@ def load_weights(path: str | Path, *, device: str | torch.device = "cpu",
 
 
 def resolve_model(model: str | Path | None) -> Path:
-    """'small' | 'fast' | 'accurate' (shipped) or a path -> the weights file's path."""
+    """A shipped model's name (:func:`shipped_models`) or a path -> the weights file's path."""
     name = DEFAULT_MODEL if model is None else str(model)
+    if name in shipped_models():
+        return WEIGHTS_DIR / f"{name}.safetensors"
     if name in MODEL_NAMES:
-        path = WEIGHTS_DIR / f"{name}.safetensors"
-        if not path.is_file():
-            raise ValueError(f"model={name!r}: no shipped weights for this preset (shipped: "
-                             f"{', '.join(shipped_models()) or 'none'}); train one with "
-                             f"`qecpipe train --preset {name} --out FILE` and pass --model FILE")
-        return path
+        raise ValueError(f"model={name!r}: no shipped weights for this preset (shipped: "
+                         f"{', '.join(shipped_models()) or 'none'}); train one with "
+                         f"`qecpipe train --preset {name} --out FILE` and pass --model FILE")
     path = Path(name)
     if path.suffix != ".safetensors" or not path.is_file():
-        raise ValueError(f"model={name!r} must be one of {', '.join(MODEL_NAMES)} or an "
-                         "existing .safetensors file")
+        raise ValueError(f"model={name!r} must be a shipped model "
+                         f"({', '.join(shipped_models()) or 'none'}), or an existing "
+                         ".safetensors file")
     return path
 
 
 def shipped_models() -> list[str]:
-    return [n for n in MODEL_NAMES if (WEIGHTS_DIR / f"{n}.safetensors").is_file()]
+    """Names of the weights files shipped with the package (``--model NAME``)."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
 
 
 @lru_cache(maxsize=8)

@@ -109,7 +109,7 @@ def test_cli_train_then_run_with_the_model(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["run", "--distance", "3", "--model", "huge"], "--model='huge' must be one of"),
+    (["run", "--distance", "3", "--model", "huge"], "--model='huge' must be a shipped model"),
     (["run", "--distance", "3", "--model", "missing.safetensors"], "--model="),
     (["run", "--distance", "3", "--decoder", "predecoder+pymatching", "--device", "tpu"],
      "--device='tpu' must be auto, cpu or cuda"),
@@ -129,8 +129,11 @@ def test_shipped_default_model_runs(capsys):
         pytest.fail("the package must ship predecoder/weights/small.safetensors")
     rc = main(["run", "--distance", "3", "--shots", "200", "--model", "small", "--json"])
     res = json.loads(capsys.readouterr().out)
-    assert rc == 0 and "predecoder+pymatching" in res["decoders"]
-    assert np.isfinite(res["decoders"]["predecoder+pymatching"]["predecoder_us_per_round"])
+    # the default comparison: both PyMatchings and the soft pipeline, on the same shots
+    assert rc == 0 and list(res["decoders"]) == ["pymatching", "pymatching-correlated",
+                                                 "predecoder+soft-matching"]
+    assert np.isfinite(res["decoders"]["predecoder+soft-matching"]["predecoder_us_per_round"])
+    assert len(res["paired"]) == 3
 
 
 def test_calibration_rejects_harmful_thresholds():

@@ -134,7 +134,7 @@ def test_predecoder_built_from_the_dem_alone_predicts_like_the_task_built_one(na
 
 
 def test_model_choice_reaches_the_workers_decoder(tmp_path):
-    with pytest.raises(ValueError, match=r"model='nope\.safetensors' must be one of"):
+    with pytest.raises(ValueError, match=r"model='nope\.safetensors' must be a shipped model"):
         SinterDecoder(name=PREDECODER_NAMES[0], model="nope.safetensors"
                       ).compile_decoder_for_dem(dem=Task(distance=3, noise=NoiseModel.uniform(
                           0.001)).dem())
