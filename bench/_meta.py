@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import shlex
@@ -39,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = REPO_ROOT / "bench" / "results"
 PACKAGES = ("qecpipe", "stim", "sinter", "pymatching", "numpy", "scipy", "torch", "ray",
             "matplotlib")
 
@@ -132,3 +134,36 @@ def save_figure(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def rate(errors: int, shots: int, rounds: int) -> dict:
+    """Errors, LER per shot with its 95% Wilson interval, and per round."""
+    from qec import per_round, wilson_interval
+
+    lo, hi = wilson_interval(errors, shots)
+    return {"errors": errors, "ler": errors / shots, "ler_low": lo, "ler_high": hi,
+            "ler_per_round": per_round(errors / shots, rounds)}
+
+
+def num(x) -> str:
+    return "inf" if x is None else f"{x:.3g}"
+
+
+def finite(x: float) -> float | None:
+    return None if math.isinf(x) else x
+
+
+def write_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(no_inf(obj), indent=2, sort_keys=True) + "\n")
+    print(f"wrote {path.relative_to(REPO_ROOT)}")
+
+
+def no_inf(obj):
+    """Strict JSON: an infinite SDR (nothing left after the pre-decoder) becomes null."""
+    if isinstance(obj, float) and math.isinf(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: no_inf(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [no_inf(v) for v in obj]
+    return obj

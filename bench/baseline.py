@@ -22,15 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
-from pipelines.decoders import make_decoder
-from pipelines.run import run_task
+from pipelines import make_decoder, run_task
 from qec import DecodeStats, NoiseModel, Task, sinter_csv_header, sinter_rows
 
 RESULTS = REPO_ROOT / "bench" / "results"
 DISTANCES = (3, 5, 7, 9, 11, 13)
 PS = (0.001, 0.003, 0.006)
 DECODERS = ("pymatching", "pymatching-correlated")
-# arXiv:2604.12841, PyMatching LER from the authors' figure (DESIGN.md §9). DESIGN.md calls
+# arXiv:2604.12841, PyMatching LER from the authors' figure (docs/design.md §7). The paper calls
 # them per round, but the authors' evaluation (code/evaluation/logical_error_rate.py in
 # NVIDIA/Ising-Decoding) reports errors / shots over rounds = d: they are PER SHOT, and are
 # compared with our per-shot LER. Their circuit also leaves the last round noiseless apart
@@ -43,21 +42,17 @@ def measure_point(task: Task, *, max_errors: int, max_shots: int, seconds: float
                   batch: int, seed: int) -> dict[str, DecodeStats]:
     """Decode growing batches of the same shots with both decoders until a stop rule holds."""
     built = {name: make_decoder(name, task) for name in DECODERS}
-    total = {name: DecodeStats(name, 0, 0, 0.0, task.rounds) for name in DECODERS}
+    total = {name: DecodeStats(decoder=name, shots=0, errors=0, seconds=0.0, rounds=task.rounds)
+             for name in DECODERS}
     start, k = time.perf_counter(), 0
     while True:
         r = run_task(task, shots=batch, decoders=DECODERS, seed=seed * 10_000 + k, built=built)
-        total = {n: _add(total[n], r.stats[n]) for n in DECODERS}
+        total = {n: total[n] + r.stats[n] for n in DECODERS}
         k += 1
         shots = total[DECODERS[0]].shots
         enough = min(s.errors for s in total.values()) >= max_errors
         if enough or shots >= max_shots or time.perf_counter() - start > seconds:
             return total
-
-
-def _add(a: DecodeStats, b: DecodeStats) -> DecodeStats:
-    return DecodeStats(a.decoder, a.shots + b.shots, a.errors + b.errors,
-                       a.seconds + b.seconds, a.rounds)
 
 
 def _row(task: Task, stats: dict[str, DecodeStats]) -> dict:

@@ -31,13 +31,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
+from bench._meta import (
+    REPO_ROOT,
+    RESULTS,
+    finite,
+    num,
+    rate,
+    run_metadata,
+    save_figure,
+    write_json,
+    write_sidecar,
+)
 
-RESULTS = REPO_ROOT / "bench" / "results"
 DISTANCES = (5, 9, 13)
 PS = (0.003, 0.006)
 MIN_SHOTS = {5: 20_000, 9: 8_000, 13: 4_000}
@@ -198,15 +206,6 @@ def ladder_row(ev, policies: dict) -> dict:
     return row
 
 
-def rate(errors: int, shots: int, rounds: int) -> dict:
-    """Errors, LER per shot with its 95% Wilson interval, and per round."""
-    from qec import per_round, wilson_interval
-
-    lo, hi = wilson_interval(errors, shots)
-    return {"errors": errors, "ler": errors / shots, "ler_low": lo, "ler_high": hi,
-            "ler_per_round": per_round(errors / shots, rounds)}
-
-
 def _say(row: dict) -> None:
     dec = row["decoders"]
     print(f"ladder d={row['distance']} p={row['p']} {row['basis']}: {row['shots']} shots, "
@@ -345,7 +344,7 @@ def external(model: str, *, shots: int, meta: dict, suffix: str) -> None:
     import numpy as np
 
     from predecoder import load_model
-    from qec import NoiseModel, PairedCounts, Task
+    from qec import NoiseModel, PairedCounts, Task, unpack_bits
 
     stem = f"predecoder_external{suffix}"
     if not REF_PYTHON.exists():
@@ -373,8 +372,8 @@ def external(model: str, *, shots: int, meta: dict, suffix: str) -> None:
                             "--decoder", name, "--dem", str(files["dem"]), "--dets",
                             str(files["dets"]), "--out", str(out), "--json", str(info),
                             "--shots", str(shots)], check=True)
-            predicted = np.unpackbits(np.fromfile(out, dtype=np.uint8).reshape(shots, -1),
-                                      axis=1, bitorder="little")[:, :1].astype(bool)
+            predicted = unpack_bits(np.fromfile(out, dtype=np.uint8).reshape(shots, -1),
+                                    files["obs"].shape[1])
             wrong[name] = np.any(predicted != files["obs"], axis=1)
             timing[name] = json.loads(info.read_text())
     row = {"distance": 5, "p": 0.006, "basis": "X", "rounds": 5, "shots": shots,
@@ -461,11 +460,12 @@ def sinter_lines(ev, policies: dict, loaded) -> list[str]:
     from qec import DecodeStats, sinter_rows
 
     meta = {**ev.task.metadata(), "model": loaded.path.name}
-    stats = [DecodeStats(PM, ev.shots, ev.errors(PM), ev.seconds[PM], ev.task.rounds),
-             DecodeStats(CORR, ev.shots, ev.errors(CORR), ev.seconds[CORR], ev.task.rounds)]
+    rounds = ev.task.rounds
+    stats = [DecodeStats(decoder=name, shots=ev.shots, errors=ev.errors(name),
+                         seconds=ev.seconds[name], rounds=rounds) for name in (PM, CORR)]
     names = {"hard": "predecoder+pymatching", "soft": "predecoder+soft-matching"}
-    stats += [DecodeStats(names[k], ev.shots, ev.errors(p.label),
-                          ev.net_seconds + ev.seconds[p.label], ev.task.rounds)
+    stats += [DecodeStats(decoder=names[k], shots=ev.shots, errors=ev.errors(p.label),
+                          seconds=ev.net_seconds + ev.seconds[p.label], rounds=rounds)
               for k, p in policies.items()]
     return sinter_rows(stats, circuit=ev.task.circuit(), dem=ev.task.dem(), json_metadata=meta)
 
@@ -476,30 +476,6 @@ def write_csv(path: Path, lines: list[str], meta: dict) -> None:
     path.write_text("\n".join([sinter_csv_header(), *lines]) + "\n")
     write_sidecar(path, meta)
     print(f"wrote {path.relative_to(REPO_ROOT)}")
-
-
-def num(x) -> str:
-    return "inf" if x is None else f"{x:.3g}"
-
-
-def finite(x: float) -> float | None:
-    return None if math.isinf(x) else x
-
-
-def write_json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(no_inf(obj), indent=2, sort_keys=True) + "\n")
-    print(f"wrote {path.relative_to(REPO_ROOT)}")
-
-
-def no_inf(obj):
-    """Strict JSON: an infinite SDR (nothing left after the pre-decoder) becomes null."""
-    if isinstance(obj, float) and math.isinf(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: no_inf(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [no_inf(v) for v in obj]
-    return obj
 
 
 if __name__ == "__main__":

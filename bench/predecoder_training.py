@@ -30,8 +30,16 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
-from bench.predecoder import RESULTS, no_inf, rate, write_json
+from bench._meta import (
+    REPO_ROOT,
+    RESULTS,
+    no_inf,
+    rate,
+    run_metadata,
+    save_figure,
+    write_json,
+    write_sidecar,
+)
 
 TRAINING = RESULTS / "training"
 SERIES = {  # label -> snapshot folders, in training order (a lineage continues a run)

@@ -47,7 +47,7 @@ def cli_help(subcommand: str) -> str:
     import os
     from unittest import mock
 
-    from pipelines.cli import build_parser
+    from pipelines._command.main import build_parser
 
     with mock.patch.dict(os.environ, {"COLUMNS": HELP_WIDTH}):
         parser = build_parser()

@@ -8,7 +8,7 @@
    window call, in-process vs a local Ray with 1 and 2 decoder actors. Reported: sustained
    rounds/s, mean worker time per window, Ray's overhead per call as a ratio of the worker's
    time (sequential calls to one actor: round trip minus worker time, over worker time), and
-   N_par for a 1 us cycle (DESIGN §7, from the in-process and from the Ray per-call times).
+   N_par for a 1 us cycle (docs/design.md §4, from the in-process and from the Ray per-call times).
 3. The CLI's scale: d = 13, 10000 rounds, 1 us cycle, 2 Ray workers (one paced stream).
 
     python -m bench streaming            # about 10 minutes on 2 cores (run it niced)
@@ -31,8 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench._meta import REPO_ROOT, run_metadata, write_sidecar
-from pipelines.stream import RoundSource, StreamConfig, run_stream
-from pipelines.windows import WindowedDecoder, WindowWorker
+from pipelines import RoundSource, StreamConfig, WindowedDecoder, WindowWorker, run_stream
 from qec import (
     DecodeStats,
     MatchingDecoder,
@@ -92,7 +91,7 @@ def ray_overhead(config: StreamConfig, *, calls: int) -> dict:
     """Sequential calls of one window to one actor: round trip vs worker time."""
     import ray
 
-    from pipelines.ray_service import RayPool
+    from pipelines import RayPool
 
     pool = RayPool(config=config.__class__(**{**_fields(config), "workers": 1}))
     source = RoundSource.from_task(config.task(), shots=config.shots, seed=5, cycle_us=0)
@@ -121,20 +120,20 @@ def _fields(config: StreamConfig) -> dict:
 
 
 def n_par(seconds_per_window: float, config: StreamConfig, cycle_us: float = 1.0) -> int:
-    """DESIGN §7 with T_link = 0: 2 T_dec / (T_cycle (n_com + n_buf))."""
-    return math.ceil(2 * seconds_per_window / (cycle_us * 1e-6 * (config.n_com + config.n_buf)))
+    """docs/design.md §4 with T_link = 0: 2 T_dec / (T_cycle (n_com + n_buf))."""
+    return math.ceil(2 * seconds_per_window / (cycle_us * 1e-6 * config.plan().period))
 
 
 def throughput_rows(distances: Sequence[int], rounds: dict[int, int], shots: int) -> list[dict]:
-    from pipelines.ray_service import RayPool
+    from pipelines import RayPool
 
     rows = []
     for d in distances:
         cfg = StreamConfig(distance=d, rounds=rounds[d], noise=NoiseModel.uniform(P_THROUGHPUT),
                            shots=shots, cycle_us=0.0)
         source = RoundSource.from_task(cfg.task(), shots=shots, seed=2, cycle_us=0.0)
-        row = {"distance": d, "rounds": rounds[d], "shots": shots, "n_com": cfg.n_com,
-               "n_buf": cfg.n_buf, "windows": len(cfg.plan().windows)}
+        row = {"distance": d, "rounds": rounds[d], "shots": shots, "n_com": cfg.plan().n_com,
+               "n_buf": cfg.plan().n_buf, "windows": len(cfg.plan().windows)}
         for workers in (0, 1, 2):
             c = cfg.__class__(**{**_fields(cfg), "workers": workers})
             pool = RayPool(config=c) if workers else None
@@ -155,7 +154,7 @@ def throughput_rows(distances: Sequence[int], rounds: dict[int, int], shots: int
 
 
 def cli_scale(rounds: int, workers: int) -> dict:
-    from pipelines.ray_service import RayPool
+    from pipelines import RayPool
 
     cfg = StreamConfig(distance=13, rounds=rounds, noise=NoiseModel.uniform(P_THROUGHPUT),
                        shots=4, cycle_us=1.0, workers=workers)
@@ -226,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    from pipelines.ray_service import local_cpus, ray_session
+    from pipelines._stream.ray_pool import local_cpus, ray_session
 
     meta = run_metadata()
     shots = {5: 2000, 7: 1000} if args.quick else {5: 20000, 7: 8000}

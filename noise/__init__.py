@@ -35,12 +35,12 @@ from noise.reweight import (
     with_mechanism_probabilities,
 )
 from noise.structure import NOMINAL_NOISE, NoiseStructure, structure_fingerprint
-from noise.weights_file import NoiseWeights, load_weights, save_weights
+from noise.weights_file import NoiseWeights, load_noise_weights, save_noise_weights
 
 __all__ = [
-    "BACKENDS", "METHODS", "NOMINAL_NOISE", "NoiseEstimate", "NoiseStructure", "NoiseWeights",
-    "ParityAccumulator", "ParityCounts", "SlidingWindowEstimator", "clamp_probabilities",
-    "count_parities", "estimate_from_counts", "estimate_noise", "graph_edge_prob_like",
-    "load_weights", "matching_dem", "mechanism_prob", "pairwise_edge_prob", "save_weights",
+    "BACKENDS", "clamp_probabilities", "count_parities", "estimate_from_counts", "estimate_noise",
+    "graph_edge_prob_like", "load_noise_weights", "matching_dem", "mechanism_prob", "METHODS",
+    "NoiseEstimate", "NoiseStructure", "NoiseWeights", "NOMINAL_NOISE", "pairwise_edge_prob",
+    "ParityAccumulator", "ParityCounts", "save_noise_weights", "SlidingWindowEstimator",
     "structure_fingerprint", "uniform_dem", "with_mechanism_probabilities",
 ]

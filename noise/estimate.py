@@ -2,7 +2,7 @@
 
 Two methods, both reading only :class:`~noise.moments.ParityCounts`:
 
-``'pairwise'`` -- DESIGN.md section 6 exactly. For an edge (i, j)::
+``'pairwise'`` -- docs/design.md section 4 exactly. For an edge (i, j)::
 
     p_ij = 1/2 - 1/2 sqrt(1 - 4(<x_i x_j> - <x_i><x_j>) / (1 - 2<x_i> - 2<x_j> + 4<x_i x_j>))
 
@@ -60,7 +60,7 @@ class NoiseEstimate:
         edge_prob: (E,) float64 per edge of ``structure.graph``, in the DEM's sense (the XOR
             of the mechanisms whose decomposition fires the edge) for 'mechanisms'.
         mechanism_prob: (M,) float64 per DEM error instruction, or None ('pairwise').
-        pair_prob: (E,) float64, the 'pairwise' (DESIGN.md section 6) edges, computed for
+        pair_prob: (E,) float64, the 'pairwise' (docs/design.md section 4) edges, computed for
             either method: the marginal two-point probabilities, hyperedges folded into the
             pairs they correlate. What an UNcorrelated matcher should use: in
             bench/noise_learning.py it decodes with 1-3% fewer errors than even the true
@@ -139,7 +139,7 @@ def estimate_noise(
         chunks: iterable of (shots, ceil(D/8)) uint8 bit-packed (little-endian) detection
             events, or of :class:`qec.SampleChunk` (only ``.dets`` is read).
         structure: which edges/mechanisms exist (:meth:`NoiseStructure.from_task`).
-        method: 'mechanisms' (hyperedges included) or 'pairwise' (DESIGN.md section 6).
+        method: 'mechanisms' (hyperedges included) or 'pairwise' (docs/design.md section 4).
         backend, device: 'numpy', or 'torch' on ``device`` ('cpu', 'cuda').
         min_shots: fewer shots raise ValueError.
 

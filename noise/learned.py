@@ -1,6 +1,6 @@
 """The paper's learned noise estimator (arXiv:2604.12841 section V), in torch.
 
-Architecture (DESIGN.md section 6): two bulk rounds of detection events in a 4-channel
+Architecture (arXiv:2604.12841 section V): two bulk rounds of detection events in a 4-channel
 encoding -> 2D CNN (widths 128, 256, 256, 128; 3x3, GroupNorm, GeLU) -> global average
 pooling -> MLP 128-256-128-K -> per-shot logits, averaged over all shots -> bounded log-space
 probabilities ``q = exp(log q_min + (log q_max - log q_min) * sigmoid(z))``.
@@ -32,6 +32,7 @@ import numpy as np
 
 from noise.structure import NoiseStructure
 from qec import Geometry, MatchingGraph, NoiseModel, Task, sample_detectors, unpack_bits
+from qec.schedule import warmup_cosine
 
 _CHANNELS = (("reset_flip", 1), ("measure_flip", 1), ("gate1", 3), ("cnot", 15), ("idle", 3),
              ("idle_gate1", 3), ("idle_measure", 3), ("data_round_start", 3))
@@ -57,8 +58,8 @@ class LearnedConfig:
                              "0 < q_min < q_max < 1")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+@dataclass(frozen=True, kw_only=True)
+class LearnedTrainConfig:
     """Training of the learned estimator: one distance, random global noise models."""
 
     distance: int = 5
@@ -70,7 +71,19 @@ class TrainConfig:
     p_high: float = 0.008
     jitter: float = 0.5
     seed: int = 0
-    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.distance < 3 or self.distance % 2 == 0:
+            raise ValueError(f"distance={self.distance} must be an odd integer >= 3")
+        for name in ("shots_per_model", "steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if not (self.max_seconds > 0 and self.lr > 0 and self.jitter >= 0 and self.seed >= 0):
+            raise ValueError(f"max_seconds={self.max_seconds} and lr={self.lr} must be > 0, "
+                             f"jitter={self.jitter} and seed={self.seed} >= 0")
+        if not 0 < self.p_low <= self.p_high < 0.5:
+            raise ValueError(f"p_low={self.p_low}, p_high={self.p_high} must satisfy "
+                             "0 < p_low <= p_high < 0.5")
 
 
 def params_of(noise: NoiseModel) -> np.ndarray:
@@ -115,7 +128,7 @@ def edge_response(task: Task, structure: NoiseStructure, *, eps: float = 1e-4) -
     return out
 
 
-def encode(dets_bit_packed: np.ndarray, geometry: Geometry) -> np.ndarray:
+def encode_rounds(dets_bit_packed: np.ndarray, geometry: Geometry) -> np.ndarray:
     """(S, ceil(D/8)) packed events -> (S, 4, H, W) float32, two middle bulk rounds."""
     grid = geometry.to_grid(unpack_bits(dets_bit_packed, geometry.num_detectors))  # (S,T,H,W)
     t = max(1, geometry.shape[0] // 2 - 1)
@@ -166,7 +179,7 @@ def bounded_probs(logits, config: LearnedConfig):
     return torch.exp(lo + (hi - lo) * torch.sigmoid(logits))
 
 
-def random_training_noise(rng: np.random.Generator, config: TrainConfig) -> NoiseModel:
+def random_training_noise(rng: np.random.Generator, config: LearnedTrainConfig) -> NoiseModel:
     """A random global noise model: uniform- or si1000-shaped, strength and jitter random."""
     p = float(np.exp(rng.uniform(np.log(config.p_low), np.log(config.p_high))))
     shape = params_of(NoiseModel.uniform(p) if rng.random() < 0.5 else NoiseModel.si1000(p))
@@ -174,13 +187,13 @@ def random_training_noise(rng: np.random.Generator, config: TrainConfig) -> Nois
     return noise_of(shape * np.exp(rng.normal(0, config.jitter, NUM_PARAMS)), name="train")
 
 
-@dataclass(frozen=True)
-class TrainResult:
+@dataclass(frozen=True, kw_only=True)
+class LearnedTrainResult:
     """The trained model's state, configs and the loss history."""
 
     state: dict
     config: LearnedConfig
-    train: TrainConfig
+    train: LearnedTrainConfig
     steps: int
     seconds: float
     losses: tuple[float, ...]
@@ -190,16 +203,16 @@ class TrainResult:
                 "steps": str(self.steps), "seconds": f"{self.seconds:.1f}"}
 
 
-def train(config: LearnedConfig, train_config: TrainConfig, *, progress=None,
-          init_state: dict | None = None) -> TrainResult:
-    """Train on random global noise models at ``train_config.distance`` (CPU, bounded).
+def train_learned(config: LearnedConfig, train_config: LearnedTrainConfig, *, progress=None,
+                  init_state: dict | None = None) -> LearnedTrainResult:
+    """Train on random global noise models at ``train_config.distance`` (CPU, bounded; the
+    caller chooses torch's thread count).
 
     ``init_state`` continues from earlier weights (e.g. :func:`load_result`'s state).
     """
     import torch
 
     torch.manual_seed(train_config.seed)
-    torch.set_num_threads(train_config.threads)
     rng = np.random.default_rng(train_config.seed)
     base = Task(distance=train_config.distance, noise=NoiseModel.uniform(0.001))
     structure = NoiseStructure.from_task(base)
@@ -215,10 +228,10 @@ def train(config: LearnedConfig, train_config: TrainConfig, *, progress=None,
         task = Task(distance=train_config.distance, noise=noise)
         chunk = next(sample_detectors(task.circuit(), shots=train_config.shots_per_model,
                                       seed=int(rng.integers(2**31))))
-        x = torch.from_numpy(encode(chunk.dets, geometry))
+        x = torch.from_numpy(encode_rounds(chunk.dets, geometry))
         q_true = torch.tensor(params_of(noise), dtype=torch.float32)
         for g in opt.param_groups:  # cosine decay over the step budget
-            g["lr"] = train_config.lr * 0.5 * (1 + np.cos(np.pi * step / train_config.steps))
+            g["lr"] = warmup_cosine(step, total=train_config.steps, peak=train_config.lr)
         q = bounded_probs(model(x), config)
         loss = edge_log_loss(q, q_true, response)
         opt.zero_grad()
@@ -229,7 +242,8 @@ def train(config: LearnedConfig, train_config: TrainConfig, *, progress=None,
         if progress is not None:
             progress(step, losses[-1])
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return TrainResult(state, config, train_config, step, time.perf_counter() - t0, tuple(losses))
+    return LearnedTrainResult(state=state, config=config, train=train_config, steps=step,
+                              seconds=time.perf_counter() - t0, losses=tuple(losses))
 
 
 def edge_log_loss(q, q_true, response):
@@ -242,11 +256,10 @@ def edge_log_loss(q, q_true, response):
 
 
 def predict_noise(result_state: dict, config: LearnedConfig, chunks, geometry: Geometry, *,
-                  batch_shots: int = 512, threads: int = 2) -> tuple[NoiseModel, int]:
+                  batch_shots: int = 512) -> tuple[NoiseModel, int]:
     """Average the per-shot logits over every shot of ``chunks``; return (noise, shots)."""
     import torch
 
-    torch.set_num_threads(threads)
     model = build_model(config)
     model.load_state_dict(result_state)
     model.eval()
@@ -255,7 +268,7 @@ def predict_noise(result_state: dict, config: LearnedConfig, chunks, geometry: G
         for chunk in chunks:
             dets = getattr(chunk, "dets", chunk)
             for start in range(0, dets.shape[0], batch_shots):
-                x = torch.from_numpy(encode(dets[start:start + batch_shots], geometry))
+                x = torch.from_numpy(encode_rounds(dets[start:start + batch_shots], geometry))
                 total += model.shot_logits(x).sum(dim=0)
                 shots += x.shape[0]
     if shots == 0:
@@ -264,7 +277,7 @@ def predict_noise(result_state: dict, config: LearnedConfig, chunks, geometry: G
     return noise_of(q), shots
 
 
-def save_result(result: TrainResult, path) -> None:
+def save_result(result: LearnedTrainResult, path) -> None:
     """safetensors (never pickle), float16 weights, configs in the metadata."""
     from safetensors.torch import save_file
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qec import check_packed, unpack_bits
+from qec import check_packed, pack_bits, unpack_bits
 
 _ROW_BLOCK = 8192  # subsets per gather: bounds the temporary to ~_ROW_BLOCK x words x 8 bytes
 BACKENDS = ("numpy", "torch")
@@ -124,7 +124,7 @@ def _bit_sliced(packed: np.ndarray, num_detectors: int) -> np.ndarray:
     shots = dets.shape[0]
     padded = np.zeros((num_detectors + 1, -(-shots // 64) * 64), dtype=bool)
     padded[:num_detectors, :shots] = dets.T
-    return np.packbits(padded, axis=1, bitorder="little").view(np.uint64)
+    return pack_bits(padded).view(np.uint64)
 
 
 def _odd_counts_numpy(packed: np.ndarray, index: np.ndarray, num_detectors: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import stim
 from noise.estimate import estimate_noise
 from noise.reweight import matching_dem, uniform_dem
 from noise.structure import NoiseStructure
-from noise.weights_file import load_weights
+from noise.weights_file import load_noise_weights
 from qec import MatchingGraph, Task, sample_detectors
 
 WEIGHTS_CHOICES = ("true", "learned", "uniform")
@@ -75,7 +75,7 @@ def task_dem_factory(
     if not Path(name).is_file():
         raise ValueError(f"weights={name!r} must be one of {', '.join(WEIGHTS_CHOICES)} or an "
                          "existing weights.json file")
-    file = load_weights(name)
+    file = load_noise_weights(name)
     file.check_detectors(task.circuit().num_detectors, what=f"d={task.distance} "
                          f"rounds={task.rounds} basis={task.basis}")
     return lambda correlated: file.dem(correlated=correlated)

@@ -138,12 +138,12 @@ class NoiseWeights:
             raise ValueError(f"weights file lacks field {exc.args[0]!r}") from exc
 
 
-def save_weights(weights: NoiseWeights, path: str | Path) -> None:
+def save_noise_weights(weights: NoiseWeights, path: str | Path) -> None:
     """Write ``weights`` as JSON (NaN estimates as null)."""
     Path(path).write_text(json.dumps(weights.to_json()) + "\n")
 
 
-def load_weights(path: str | Path) -> NoiseWeights:
+def load_noise_weights(path: str | Path) -> NoiseWeights:
     """Read a weights.json; ValueError naming the file if it is unreadable or malformed."""
     try:
         obj = json.loads(Path(path).read_text())

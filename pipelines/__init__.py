@@ -1,14 +1,33 @@
-"""pipelines: composition and execution -- decoder pipelines, runs, the ``qecpipe`` CLI."""
+"""pipelines: composition and execution -- decoder pipelines, windowed streaming, the CLI.
 
-from pipelines.decoders import DECODER_NAMES, make_decoder
-from pipelines.predecoder_blocks import BlockPredecoder
-from pipelines.ray_service import RayPool
-from pipelines.run import RunResult, run_task
-from pipelines.sinter_plugin import sinter_decoders
-from pipelines.stream import RoundSource, StreamConfig, StreamResult, StreamService, run_stream
-from pipelines.windows import WindowedDecoder, WindowPlan, WindowWorker
+The package is split by job (private subpackages; everything users call is re-exported here):
 
-__all__ = ["BlockPredecoder", "DECODER_NAMES", "RayPool", "RoundSource", "RunResult",
-           "StreamConfig", "StreamResult", "StreamService", "WindowPlan", "WindowWorker",
-           "WindowedDecoder", "make_decoder", "run_stream", "run_task", "sinter_decoders"]
-__version__ = "0.1.0"
+- ``_decoders``: the decoder registry, the pre-decoder pipelines (hard and soft), the
+  block-wise pre-decoder of long experiments, ``run_task`` and the sinter plugin;
+- ``_windows``: parallel-window decoding (the plan, slice layout, window graphs, the worker);
+- ``_stream``: the streaming service (config, round source, service and pools, Ray actors);
+- ``_command``: the ``qecpipe`` command line, one module per subcommand.
+
+The design notes (docs/design.md) draw the package map and the allowed import directions.
+"""
+
+from pipelines._command.main import main
+from pipelines._decoders.blocks import BlockPredecoder
+from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS, PredecoderPipeline
+from pipelines._decoders.registry import DECODER_NAMES, make_decoder, make_decoder_for_dem
+from pipelines._decoders.run import RunResult, run_task
+from pipelines._decoders.sinter_plugin import sinter_decoders
+from pipelines._stream.config import StreamConfig
+from pipelines._stream.ray_pool import RayPool
+from pipelines._stream.result import StreamResult, run_stream
+from pipelines._stream.service import InProcessPool, StreamService
+from pipelines._stream.source import RoundSource
+from pipelines._windows.plan import WindowPlan
+from pipelines._windows.worker import WindowedDecoder, WindowWorker
+from qec import __version__
+
+__all__ = ["BlockPredecoder", "DECODER_NAMES", "InProcessPool", "PREDECODER_DECODERS",
+           "PredecoderPipeline", "RayPool", "RoundSource", "RunResult", "StreamConfig",
+           "StreamResult", "StreamService", "WindowPlan", "WindowWorker", "WindowedDecoder",
+           "__version__", "main", "make_decoder", "make_decoder_for_dem", "run_stream",
+           "run_task", "sinter_decoders"]

@@ -33,7 +33,6 @@ from predecoder.weights import (
     shipped_models,
 )
 
-__version__ = "0.1.0"
 __all__ = [
     "CHANNELS", "COMMIT_RULES", "CommitPolicy", "Corrections", "DEFAULT_SOFT_CAP", "MODES",
     "corrections", "soft_weights", "DEFAULT_MODEL", "EDGE_CLASSES", "EDGE_OFFSETS",

@@ -1,8 +1,8 @@
 """What the pre-decoder predicts: edges of the circuit's own decomposed DEM, one slot per
 (direction class, anchor cell).
 
-Formulation (b) of DESIGN.md section 5. Every edge of :class:`qec.MatchingGraph` is anchored
-at the endpoint with the smaller (round, row, col) and classified by the offset
+The edge formulation of docs/design.md section 5. Every edge of :class:`qec.MatchingGraph` is
+anchored at the endpoint with the smaller (round, row, col) and classified by the offset
 (dt, drow, dcol) to its other endpoint; a boundary edge gets the boundary class. The class
 table :data:`EDGE_CLASSES` is written out below, once: it is the same for every odd d >= 3,
 any number of rounds and both memory bases of the rotated code (8 offsets + boundary), and a
@@ -26,7 +26,7 @@ Why (b) and not the paper's formulation (a) (data-error changes + measurement fl
   in it. That ambiguity is why only confident commits are safe (the commit threshold).
 
 We did not implement formulation (a), so there is no equal-budget comparison; its canonical
-data-qubit labels are the natural remedy for the ambiguity above (DESIGN.md section 5).
+data-qubit labels are the natural remedy for the ambiguity above (docs/design.md section 5).
 
 Examples:
     >>> from qec import Task, NoiseModel

@@ -35,6 +35,7 @@ from qec import (
     BlossomMatcher,
     MatchingDecoder,
     PairedCounts,
+    StageStats,
     Task,
     pack_bits,
     sample_detectors,
@@ -44,15 +45,24 @@ from qec import (
 PM = "pymatching"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CommitPoint:
-    """pre+matching on the evaluation shots under one policy."""
+    """pre+matching on the evaluation shots under one policy: the pre-decoder's stage (events
+    in and left in the residual; the network's time) and the matcher's."""
 
     policy: CommitPolicy
     errors: int
-    residual_events: int
     committed_edges: int
-    matching_seconds: float
+    predecoder: StageStats
+    matching: StageStats
+
+    @property
+    def residual_events(self) -> int:
+        return self.matching.events_in
+
+    @property
+    def matching_seconds(self) -> float:
+        return self.matching.seconds
 
     @property
     def threshold(self) -> float:
@@ -63,22 +73,32 @@ class CommitPoint:
         return self.policy.rule
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Evaluation:
     """Every decoder on the same shots.
 
     ``wrong[name]`` is the (shots,) bool mask of shots decoder ``name`` got wrong, for
     ``pymatching``, each reference and each policy (by :attr:`CommitPolicy.label`);
-    ``seconds[name]`` its matching time (the network's time is ``net_seconds``).
+    ``seconds[name]`` its matching time; ``network`` is the network's stage.
     """
 
     task: Task
-    shots: int
-    events: int
-    net_seconds: float
+    network: StageStats
     points: tuple[CommitPoint, ...]
     wrong: dict[str, np.ndarray]
     seconds: dict[str, float]
+
+    @property
+    def shots(self) -> int:
+        return self.network.shots
+
+    @property
+    def events(self) -> int:
+        return self.network.events_in
+
+    @property
+    def net_seconds(self) -> float:
+        return self.network.seconds
 
     @property
     def pm_errors(self) -> int:
@@ -99,7 +119,7 @@ class Evaluation:
 
     def sdr(self, p: CommitPoint) -> float:
         """Detection-event density before / after the pre-decoder (inf if none left)."""
-        return self.events / p.residual_events if p.residual_events else float("inf")
+        return p.predecoder.sdr
 
     def paired(self, a: str, b: str) -> PairedCounts:
         """Shots only ``a`` / only ``b`` got wrong (exact McNemar via ``.p_value``)."""
@@ -160,9 +180,16 @@ def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
                 and sum(int(w.sum()) for w in wrong[PM]) >= max_pm_errors):
             break
     masks = {n: np.concatenate(w) if w else np.zeros(0, bool) for n, w in wrong.items()}
-    points = tuple(CommitPoint(p, int(masks[p.label].sum()), int(a[0]), int(a[1]),
-                               seconds[p.label]) for p, a in acc.items())
-    return Evaluation(task, done, events, net_seconds, points, masks, seconds)
+    stage = dict(shots=done, rounds=task.rounds, num_detectors=layout.geometry.num_detectors)
+    network = StageStats(**stage, seconds=net_seconds, events_in=events)
+    points = tuple(CommitPoint(policy=p, errors=int(masks[p.label].sum()),
+                               committed_edges=int(a[1]),
+                               predecoder=StageStats(**stage, seconds=net_seconds,
+                                                     events_in=events, events_out=int(a[0])),
+                               matching=StageStats(**stage, seconds=seconds[p.label],
+                                                   events_in=int(a[0])))
+                   for p, a in acc.items())
+    return Evaluation(task=task, network=network, points=points, wrong=masks, seconds=seconds)
 
 
 def _one_point(e_logit, dets, layout, matcher, obs,

@@ -6,7 +6,7 @@ The pipeline of one batch (any device):
     (S, K, T, H, W) -> committed edges (S, E) -> residual = dets XOR H e, flip = L e
 
 The residual is in stim's detector order and length, so any matcher built from the ORIGINAL
-DEM decodes it; prediction = matcher(residual) XOR flip (:mod:`pipelines.predecoder_pipeline`).
+DEM decodes it; prediction = matcher(residual) XOR flip (``pipelines.PredecoderPipeline``).
 
 Two modes (:class:`CommitPolicy`):
 

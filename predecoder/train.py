@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -45,6 +44,7 @@ from predecoder.inference import DEFAULT_SOFT_CAP, CommitPolicy, labels_from_err
 from predecoder.model import PRESETS, ModelConfig, PreDecoderNet
 from predecoder.weights import load_weights, read_file, save_weights
 from qec import NOISE_NAMES, NoiseModel, Task, sample_dem, unpack_bits
+from qec.schedule import warmup_cosine
 
 ProgressFn = Callable[[dict], None]
 _FORMAT = torch.channels_last_3d   # ~30% faster Conv3d on CPU (oneDNN), fine on CUDA
@@ -70,7 +70,6 @@ class TrainConfig:
     steps_per_draw: int = 16
     seed: int = 0
     device: str = "cpu"
-    num_threads: int | None = 1
     eval_every: int = 500
     eval_shots: int = 2000
     eval_distance: int = 5
@@ -93,8 +92,6 @@ class TrainConfig:
         if not 0 < self.p_min <= self.p_max < 0.5:
             raise ValueError(f"p_min={self.p_min}, p_max={self.p_max} must satisfy "
                              "0 < p_min <= p_max < 0.5")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError(f"num_threads={self.num_threads} must be >= 1 or None")
         if self.lr <= 0 or self.warmup_steps < 0 or self.eval_every < 0:
             raise ValueError(f"lr={self.lr} must be > 0, warmup_steps={self.warmup_steps} and "
                              f"eval_every={self.eval_every} >= 0")
@@ -153,11 +150,8 @@ def learning_rate(step: int, *, config: TrainConfig) -> float:
         >>> [round(learning_rate(s, config=cfg), 6) for s in (0, 50, 100, 1000)]
         [1e-05, 0.0005, 0.001, 0.0001]
     """
-    if step < config.warmup_steps:
-        return config.lr * max(step, 1) / config.warmup_steps if step else config.lr / 100
-    span = max(config.steps - config.warmup_steps, 1)
-    frac = min((step - config.warmup_steps) / span, 1.0)
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+    return warmup_cosine(step, total=config.steps, peak=config.lr, warmup=config.warmup_steps,
+                         floor=0.1)
 
 
 @lru_cache(maxsize=64)
@@ -209,10 +203,6 @@ def train(config: TrainConfig, *, resume: str | Path | None = None,
           progress: ProgressFn | None = None) -> TrainResult:
     """Train (or resume from a checkpoint) the network of ``config.preset``."""
     torch.manual_seed(config.seed)
-    if config.num_threads is not None:
-        # One intra-op thread per process: on a shared 2-core machine two threads cost ~3x
-        # the CPU time per step for ~the same wall time (measured).
-        torch.set_num_threads(config.num_threads)
     net = PreDecoderNet(config.model).to(config.device, memory_format=_FORMAT)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     init_shots = _warm_start(net, config) if config.init_path is not None else 0

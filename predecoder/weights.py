@@ -69,7 +69,7 @@ def weights_metadata(net: torch.nn.Module, *, preset: str | None, threshold: flo
                      rule: str = "threshold", soft_cap: float | None = None,
                      training: dict | None = None) -> dict:
     """The JSON metadata of a weights file (architecture, commit rules, training record)."""
-    from predecoder import __version__
+    from qec import __version__
 
     CommitPolicy.hard(threshold, rule)            # validates threshold and rule
     if soft_cap is not None:

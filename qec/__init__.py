@@ -31,24 +31,37 @@ from qec.sampling import DEFAULT_CHUNK_SHOTS, SampleChunk, sample_dem, sample_de
 from qec.stats import (
     DecodeStats,
     PairedCounts,
+    StageStats,
     format_rate,
     mcnemar_exact,
     per_round,
     sinter_csv_header,
     sinter_rows,
+    us_per_round,
     wilson_interval,
 )
 from qec.task import Task, circuit_dem
 
 __all__ = [
-    "BASIS_X", "BASIS_Z", "BOUNDARY", "Basis", "DEFAULT_CHUNK_SHOTS", "DecodeStats",
-    "Geometry", "MATCHING_DECODERS", "MatchingDecoder", "MatchingGraph", "NOISE_NAMES",
-    "NoiseModel", "PAULIS_2Q", "SampleChunk", "Task", "check_packed", "circuit_dem",
-    "format_rate", "memory_circuit", "pack_bits", "per_round", "popcount_rows", "sample_dem",
-    "sample_detectors", "sinter_csv_header", "sinter_rows", "unpack_bits", "wilson_interval",
-    "xor_prob",
-    "PairedCounts", "mcnemar_exact", "BlossomMatcher", "PROB_FLOOR", "PerShotWeightMatcher",
-    "SparseEdgeWeights", "edge_ids_of_pairs", "weight_of_prob",
-    "SAMPLE_FORMATS", "read_sample_file", "sample_format_from_path", "write_sample_file",
+    "Basis", "BASIS_X", "BASIS_Z", "BlossomMatcher", "BOUNDARY", "check_packed", "circuit_dem",
+    "DecodeStats", "DEFAULT_CHUNK_SHOTS", "edge_ids_of_pairs", "format_rate", "Geometry",
+    "MATCHING_DECODERS", "MatchingDecoder", "MatchingGraph", "mcnemar_exact", "memory_circuit",
+    "NOISE_NAMES", "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q", "per_round",
+    "PerShotWeightMatcher", "popcount_rows", "PROB_FLOOR", "read_sample_file", "sample_dem",
+    "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS", "SampleChunk",
+    "sinter_csv_header", "sinter_rows", "SparseEdgeWeights", "StageStats", "Task", "unpack_bits",
+    "us_per_round", "weight_of_prob", "wilson_interval", "write_sample_file", "xor_prob",
 ]
-__version__ = "0.1.0"
+
+
+def _package_version() -> str:
+    """The installed distribution's version: pyproject.toml is its one source."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("qecpipe")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _package_version()

@@ -56,6 +56,17 @@ class Geometry:
     def rounds(self) -> int:
         return self.shape[0] - 1
 
+    def slice_sizes(self) -> np.ndarray:
+        """(T,) int64: detectors per time slice (stim orders detectors slice by slice).
+
+        Examples:
+            >>> from qec import memory_circuit
+            >>> Geometry.from_circuit(memory_circuit(distance=3, rounds=3, basis="X")
+            ...                       ).slice_sizes().tolist()
+            [4, 8, 8, 4]
+        """
+        return np.bincount(self.det_round, minlength=self.shape[0]).astype(np.int64)
+
     @classmethod
     def from_circuit(cls, circuit: stim.Circuit) -> Geometry:
         """Derive the geometry of a rotated surface-code memory circuit."""

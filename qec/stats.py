@@ -7,6 +7,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 Z_95 = 1.959963984540054
 
 
@@ -40,17 +42,36 @@ def per_round(p_shot: float, rounds: int) -> float:
     return 1 - (1 - p_shot) ** (1 / rounds)
 
 
-@dataclass(frozen=True)
+def us_per_round(seconds: float, shots: int, rounds: int) -> float:
+    """Microseconds per round: seconds / (shots x rounds) x 10^6 (0 for no work).
+
+    Examples:
+        >>> us_per_round(0.5, 1000, 5)
+        100.0
+    """
+    return seconds / max(shots * rounds, 1) * 1e6
+
+
+def _check_counts(owner: str, **counts: int) -> None:
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{owner}: {name}={value!r} must be an integer >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
 class DecodeStats:
     """What one decoder did on a set of shots.
 
     ``ler`` is the observed rate, or the interval's upper bound when there were no errors
-    (``ler_is_upper_bound``): a rate of exactly 0 is never reported.
+    (``ler_is_upper_bound``): a rate of exactly 0 is never reported. Stats of the same decoder
+    and rounds add up (``a + b``), like sinter's ``AnonTaskStats``.
 
     Examples:
         >>> s = DecodeStats(decoder="pymatching", shots=1000, errors=0, seconds=0.1, rounds=5)
         >>> s.ler_is_upper_bound, round(s.ler, 5)
         (True, 0.00383)
+        >>> (s + s).shots
+        2000
     """
 
     decoder: str
@@ -59,6 +80,25 @@ class DecodeStats:
     seconds: float
     rounds: int
     discards: int = 0
+
+    def __post_init__(self) -> None:
+        _check_counts("DecodeStats", shots=self.shots, errors=self.errors,
+                      discards=self.discards)
+        if self.errors + self.discards > self.shots:
+            raise ValueError(f"DecodeStats: errors={self.errors} + discards={self.discards} "
+                             f"must be <= shots={self.shots}")
+        if self.rounds < 1 or not math.isfinite(self.seconds) or self.seconds < 0:
+            raise ValueError(f"DecodeStats: rounds={self.rounds} must be >= 1 and "
+                             f"seconds={self.seconds} finite and >= 0")
+
+    def __add__(self, other: DecodeStats) -> DecodeStats:
+        if (self.decoder, self.rounds) != (other.decoder, other.rounds):
+            raise ValueError(f"cannot add stats of {self.decoder!r} (rounds={self.rounds}) "
+                             f"and {other.decoder!r} (rounds={other.rounds})")
+        return DecodeStats(decoder=self.decoder, shots=self.shots + other.shots,
+                           errors=self.errors + other.errors,
+                           seconds=self.seconds + other.seconds, rounds=self.rounds,
+                           discards=self.discards + other.discards)
 
     @property
     def ler_is_upper_bound(self) -> bool:
@@ -81,7 +121,7 @@ class DecodeStats:
 
     @property
     def us_per_round(self) -> float:
-        return self.seconds / max(self.shots * self.rounds, 1) * 1e6
+        return us_per_round(self.seconds, self.shots, self.rounds)
 
     def to_json(self) -> dict:
         """The per-decoder object of ``qecpipe run --json``."""
@@ -92,6 +132,59 @@ class DecodeStats:
                 "ler_per_round_low": per_round(low, self.rounds),
                 "ler_per_round_high": per_round(high, self.rounds),
                 "seconds": self.seconds, "us_per_round": self.us_per_round}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageStats:
+    """One stage of a pipeline (pre-decoder, matcher, ...) on a set of shots: its time and the
+    detection events going in and coming out. Adds up over chunks (``a + b``).
+
+    Examples:
+        >>> a = StageStats(shots=100, rounds=5, num_detectors=120, seconds=0.01,
+        ...                events_in=600, events_out=80)
+        >>> b = a + a
+        >>> b.shots, b.us_per_round, b.sdr, b.density_out
+        (200, 20.0, 7.5, 0.006666666666666667)
+    """
+
+    shots: int = 0
+    rounds: int
+    num_detectors: int
+    seconds: float = 0.0
+    events_in: int = 0
+    events_out: int = 0
+
+    def __post_init__(self) -> None:
+        _check_counts("StageStats", shots=self.shots, num_detectors=self.num_detectors,
+                      events_in=self.events_in, events_out=self.events_out)
+        if self.rounds < 1 or not math.isfinite(self.seconds) or self.seconds < 0:
+            raise ValueError(f"StageStats: rounds={self.rounds} must be >= 1 and "
+                             f"seconds={self.seconds} finite and >= 0")
+
+    def __add__(self, other: StageStats) -> StageStats:
+        if (self.rounds, self.num_detectors) != (other.rounds, other.num_detectors):
+            raise ValueError("cannot add stage stats of different experiments: rounds "
+                             f"{self.rounds} vs {other.rounds}, detectors {self.num_detectors} "
+                             f"vs {other.num_detectors}")
+        return StageStats(shots=self.shots + other.shots, rounds=self.rounds,
+                          num_detectors=self.num_detectors,
+                          seconds=self.seconds + other.seconds,
+                          events_in=self.events_in + other.events_in,
+                          events_out=self.events_out + other.events_out)
+
+    @property
+    def us_per_round(self) -> float:
+        return us_per_round(self.seconds, self.shots, self.rounds)
+
+    @property
+    def sdr(self) -> float:
+        """Syndrome density reduction: events in / events out (inf when none are left)."""
+        return self.events_in / self.events_out if self.events_out else float("inf")
+
+    @property
+    def density_out(self) -> float:
+        """Detection-event density after the stage (per detector and shot)."""
+        return self.events_out / max(self.shots * self.num_detectors, 1)
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:

@@ -33,14 +33,15 @@ def test_all_runs_every_suite_and_reports_missing_and_failed_ones(monkeypatch, c
     calls = []
     _fake_suite(monkeypatch, "baseline", 0, calls)
     _fake_suite(monkeypatch, "predecoder", 3, calls)
+    _fake_suite(monkeypatch, "training", 0, calls)
     _fake_suite(monkeypatch, "streaming", 0, calls)
     # Faked too: the real ones rewrite tracked files (bench/results, README.md).
     _fake_suite(monkeypatch, "figures", 0, calls)
     _fake_suite(monkeypatch, "readme", 0, calls)
     monkeypatch.setitem(bench_main.SUITES, "noise", "bench._no_such_suite")
     assert bench_main.main(["all", "--quick"]) == 1
-    assert calls == [(n, ["--quick"]) for n in ("baseline", "predecoder", "streaming",
-                                                 "figures", "readme")]
+    assert calls == [(n, ["--quick"]) for n in ("baseline", "predecoder", "training",
+                                                 "streaming", "figures", "readme")]
     err = capsys.readouterr().err
     assert "bench: predecoder FAILED (exit 3)" in err
     assert "skipped: suite 'noise' is not available: bench/_no_such_suite.py does not exist" in err

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import stim
 
-from pipelines.cli import main
+from pipelines import main
 from qec import MatchingDecoder, NoiseModel, Task, circuit_dem
 
 SHOTS = 3000
@@ -190,7 +190,7 @@ def test_rejects_a_circuit_without_a_matching_graph(tmp_path, capsys):
 
 def test_predecoder_from_the_circuit_file_matches_the_task_pipeline(tmp_path, circuit,
                                                                    circuit_path, files, capsys):
-    from pipelines.predecoder_pipeline import PredecoderPipeline
+    from pipelines import PredecoderPipeline
 
     dets_path, obs_path = files["b8"]
     out = tmp_path / "pred.b8"

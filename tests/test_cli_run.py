@@ -3,7 +3,7 @@ import json
 import pytest
 import sinter
 
-from pipelines.cli import main
+from pipelines import main
 
 
 def test_json_is_one_object_following_the_contract(capsys):

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from noise import NoiseStructure, estimate_noise, load_weights
-from pipelines.cli import main
+from noise import NoiseStructure, estimate_noise, load_noise_weights
+from pipelines import main
 from qec import NoiseModel, Task, sample_detectors
 from qec.sample_io import write_sample_file
 
@@ -56,7 +56,7 @@ def test_learn_noise_from_sample_and_circuit_files_equals_library(tmp_path, caps
     assert main(["learn-noise", "--samples", str(samples), "--circuit", str(circuit_path),
                  "--out", str(out)]) == 0
     assert "learned" in capsys.readouterr().out
-    got = load_weights(out)
+    got = load_noise_weights(out)
     want = estimate_noise([dets], structure=NoiseStructure.from_circuit(task.circuit()))
     np.testing.assert_array_equal(got.edge_prob, want.edge_prob)
     np.testing.assert_array_equal(got.pair_prob, want.pair_prob)  # the uncorrelated weights

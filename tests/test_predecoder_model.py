@@ -21,6 +21,7 @@ from predecoder import (
     save_weights,
     volume_logits,
 )
+from predecoder.device_bits import pack_from_device, unpack_to_device
 from predecoder.weights import resolve_model
 from qec import NoiseModel, Task, sample_detectors, unpack_bits
 
@@ -160,14 +161,14 @@ def test_layout_volume_round_trip():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_pipeline_matches_cpu(tmp_path):
-    from pipelines.predecoder_pipeline import PredecoderPipeline, _pack, _unpack
+    from pipelines import PredecoderPipeline
 
     task = Task(distance=5, noise=NoiseModel.uniform(0.006))
     chunk = next(sample_detectors(task.circuit(), shots=256, seed=1, chunk_shots=256))
     num_det = task.circuit().num_detectors
-    bits = _unpack(chunk.dets, num_det, "cuda")
+    bits = unpack_to_device(chunk.dets, num_det, "cuda")
     assert bits.device.type == "cuda"
-    assert np.array_equal(_pack(bits), chunk.dets)
+    assert np.array_equal(pack_from_device(bits), chunk.dets)
     path = tmp_path / "w.safetensors"
     save_weights(path, _net(seed=3), preset="small", threshold=-0.2)
     cpu = PredecoderPipeline.from_task(task, model=path, device="cpu")

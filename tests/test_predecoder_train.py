@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.cli import main
-from pipelines.decoders import make_decoder
-from pipelines.run import run_task
+from pipelines import main, make_decoder, run_task
 from predecoder import PRESETS, PreDecoderNet, load_weights, save_weights
 from predecoder.train import TrainConfig, learning_rate, read_log, train
 from qec import NoiseModel, Task
@@ -152,7 +150,7 @@ def test_calibration_rejects_harmful_thresholds():
 
 
 def test_composed_decoder_from_dem_alone_matches_from_task(tmp_path):
-    from pipelines.predecoder_pipeline import PredecoderPipeline
+    from pipelines import PredecoderPipeline
     from qec import sample_detectors
 
     task = Task(distance=3, basis="Z", noise=NoiseModel.uniform(0.01))

@@ -23,7 +23,13 @@ def test_counts_match_stim_generated(distance, rounds, basis):
                                  distance=distance, rounds=rounds)
     assert ours.num_detectors == ref.num_detectors == (distance**2 - 1) * rounds
     assert ours.num_observables == ref.num_observables == 1
-    assert ours.num_qubits == 2 * distance**2 - 1 + (ref.num_qubits - ref.num_qubits)
+    # stim numbers qubits by position and leaves gaps; the qubits it USES are ours, at the
+    # same coordinates: d^2 data + d^2 - 1 measure qubits.
+    assert ours.num_qubits == 2 * distance**2 - 1
+    used = {t.value for inst in ref.flattened() for t in inst.targets_copy() if t.is_qubit_target}
+    ref_xy = ref.get_final_qubit_coordinates()
+    assert sorted(tuple(ref_xy[q]) for q in used) == sorted(
+        tuple(xy) for xy in ours.get_final_qubit_coordinates().values())
 
 
 def test_noiseless_circuit_never_fires():

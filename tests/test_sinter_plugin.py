@@ -14,9 +14,8 @@ import sinter
 import stim
 
 from pipelines import DECODER_NAMES, sinter_decoders
-from pipelines.decoders import DEM_DECODER_NAMES
-from pipelines.predecoder_pipeline import PREDECODER_DECODERS, mode_of
-from pipelines.sinter_plugin import SinterDecoder
+from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS, mode_of
+from pipelines._decoders.sinter_plugin import SinterDecoder
 from qec import Geometry, NoiseModel, Task, pack_bits, sample_detectors
 
 SINTER_CLI = Path(sys.executable).with_name("sinter")
@@ -36,7 +35,7 @@ def _all_decoders() -> dict[str, sinter.Decoder]:
 
 def test_offers_every_registered_decoder_sinter_lacks():
     offered = sinter_decoders()
-    assert set(offered) == {n for n in DEM_DECODER_NAMES if n not in sinter.BUILT_IN_DECODERS}
+    assert set(offered) == {n for n in DECODER_NAMES if n not in sinter.BUILT_IN_DECODERS}
     for name in PREDECODER_NAMES:
         if name in DECODER_NAMES:
             assert name in offered, f"{name} is registered but sinter cannot build it from a DEM"
@@ -77,7 +76,7 @@ def test_sinter_cli_loads_the_plugin(tmp_path, task):
     # The documented module function, plus our pymatching under a new name from a helper
     # module, so decoding goes through the plugin even before the pre-decoder is registered.
     (tmp_path / "plugin_for_test.py").write_text(textwrap.dedent("""
-        from pipelines.sinter_plugin import SinterDecoder
+        from pipelines._decoders.sinter_plugin import SinterDecoder
 
         def decoders():
             return {"qecpipe-pymatching": SinterDecoder(name="pymatching")}
@@ -86,7 +85,7 @@ def test_sinter_cli_loads_the_plugin(tmp_path, task):
     names = list(_all_decoders())
     result = subprocess.run(
         [str(SINTER_CLI), "collect", "--circuits", str(circuit_path), "--decoders", *names,
-         "--custom_decoders_module_function", "pipelines.sinter_plugin:sinter_decoders",
+         "--custom_decoders_module_function", "pipelines:sinter_decoders",
          "plugin_for_test:decoders",
          "--max_shots", "1000", "--max_errors", "1000000", "--processes", "2", "--quiet",
          "--metadata_func", "auto", "--save_resume_filepath", str(csv_path)],
@@ -117,10 +116,10 @@ def test_geometry_from_dem_rejects_a_dem_without_the_layout():
         Geometry.from_dem(stim.DetectorErrorModel("detector(0, 0, 0) D0\ndetector(4, 2, 0) D1"))
 
 
-@pytest.mark.parametrize("name", [n for n in PREDECODER_NAMES if n in DEM_DECODER_NAMES])
+@pytest.mark.parametrize("name", [n for n in PREDECODER_NAMES if n in DECODER_NAMES])
 def test_predecoder_built_from_the_dem_alone_predicts_like_the_task_built_one(name):
     """What sinter builds (layout from DEM coordinates) is the pipeline `qecpipe run` builds."""
-    from pipelines.predecoder_pipeline import PredecoderPipeline
+    from pipelines import PredecoderPipeline
 
     task = Task(distance=5, rounds=5, noise=NoiseModel.uniform(0.006))
     chunk = next(sample_detectors(task.circuit(), shots=1000, seed=4))

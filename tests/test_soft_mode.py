@@ -9,8 +9,7 @@ import pymatching
 import pytest
 import torch
 
-from pipelines.cli import main
-from pipelines.predecoder_pipeline import PredecoderPipeline
+from pipelines import PredecoderPipeline, main
 from predecoder import (
     CommitPolicy,
     EdgeLayout,

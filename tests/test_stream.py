@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from pipelines.cli import main
-from pipelines.stream import InProcessPool, RoundSource, StreamConfig, StreamService, run_stream
+from pipelines import InProcessPool, RoundSource, StreamConfig, StreamService, main, run_stream
 from qec import NoiseModel
 
 NOISE = NoiseModel.uniform(0.004)
@@ -109,7 +108,7 @@ def test_stream_config_validation():
         _config(shots=0)
     with pytest.raises(ValueError, match=r"distance=4 must be an odd integer >= 3"):
         _config(distance=4)
-    assert _config().n_com == 3 and _config(n_buf=2).n_buf == 2
+    assert _config().plan().n_com == 3 and _config(n_buf=2).plan().n_buf == 2
 
 
 def test_paced_stream_keeps_up_when_the_cycle_is_slow():
@@ -118,7 +117,7 @@ def test_paced_stream_keeps_up_when_the_cycle_is_slow():
     assert result.kept_up and result.max_backlog_rounds <= cfg.backlog_bound
     assert result.seconds >= 30 * 3000e-6  # it waited for the source
     j = result.to_json()
-    # N_par (DESIGN §7): 2 T_dec / (T_cycle (n_com + n_buf)), rounded up.
+    # N_par (docs/design.md §4): 2 T_dec / (T_cycle (n_com + n_buf)), rounded up.
     expected = int(np.ceil(2 * result.mean_decode_seconds / (3000e-6 * 6)))
     assert j["n_par"] == expected == 1
 

@@ -10,8 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from pipelines.cli import main
-from pipelines.stream import RoundSource, StreamConfig, StreamService, run_stream
+from pipelines import RoundSource, StreamConfig, StreamService, main, run_stream
 from qec import NoiseModel
 
 pytestmark = pytest.mark.ray
@@ -24,7 +23,7 @@ def _config(**kw) -> StreamConfig:
 
 
 def test_ray_pool_decodes_like_in_process(ray_local):
-    from pipelines.ray_service import RayPool
+    from pipelines import RayPool
 
     cfg = _config()
     source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=6, cycle_us=0.0)
@@ -41,7 +40,7 @@ def _slow_worker_class():
     Defined in a function so that Ray pickles the class by value."""
     import time
 
-    from pipelines.windows import WindowWorker
+    from pipelines import WindowWorker
 
     class SlowWorker(WindowWorker):
         def decode(self, index, dets, **kw):
@@ -52,7 +51,7 @@ def _slow_worker_class():
 
 
 def test_killed_actor_is_restarted_and_its_windows_rerun_once(ray_local):
-    from pipelines.ray_service import RayPool
+    from pipelines import RayPool
 
     cfg = _config(rounds=30, max_in_flight=4)
     source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=7, cycle_us=0.0)
@@ -85,8 +84,8 @@ TWO_NODES = textwrap.dedent("""
     import contextlib, io, json
     import numpy as np
     from ray.cluster_utils import Cluster
-    from pipelines.cli import main
-    from pipelines.stream import RoundSource, StreamConfig, StreamService
+    from pipelines import main
+    from pipelines import RoundSource, StreamConfig, StreamService
     from qec import NoiseModel
 
     cluster = Cluster(initialize_head=True, head_node_args={

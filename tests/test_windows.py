@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.window_graphs import SliceLayout, WindowGraphs, restrict_graph
-from pipelines.windows import WindowedDecoder, WindowPlan, WindowWorker
+from pipelines import WindowedDecoder, WindowPlan, WindowWorker
+from pipelines._windows.graphs import WindowGraphs, restrict_graph
+from pipelines._windows.slices import SliceLayout
 from qec import MatchingDecoder, MatchingGraph, NoiseModel, Task, sample_detectors, unpack_bits
 
 
 def _sample(task: Task, shots: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     circuit = task.circuit()
     chunk = next(sample_detectors(circuit, shots=shots, seed=seed))
-    dets = unpack_bits(chunk.dets, circuit.num_detectors).astype(bool)
-    return dets, unpack_bits(chunk.obs, 1).astype(bool), chunk.dets
+    dets = unpack_bits(chunk.dets, circuit.num_detectors)
+    return dets, unpack_bits(chunk.obs, 1), chunk.dets
 
 
 def _syndrome(edges: np.ndarray, num_detectors: int) -> np.ndarray:
@@ -123,8 +124,8 @@ def test_windowed_agrees_with_global_matching():
     task = Task(distance=5, rounds=50, noise=NoiseModel.uniform(0.004))
     dets, obs, packed = _sample(task, 600, seed=3)
     windowed = WindowedDecoder.for_task(task, n_com=5, n_buf=5)
-    pred = unpack_bits(windowed.decode_batch(packed), 1).astype(bool)
-    glob = unpack_bits(MatchingDecoder.from_dem(task.dem()).decode_batch(packed), 1).astype(bool)
+    pred = unpack_bits(windowed.decode_batch(packed), 1)
+    glob = unpack_bits(MatchingDecoder.from_dem(task.dem()).decode_batch(packed), 1)
     disagree = int((pred != glob).sum())
     assert disagree <= 0.03 * len(dets), disagree
     # Both are real decoders: far better than the 50% of guessing.
@@ -170,7 +171,7 @@ def test_block_predecoder_equals_the_whole_volume(distance, rounds, block, mode)
     """Blocks with a halo commit exactly what the network commits on the whole experiment:
     same residual, same flip, same soft weights (edges named by global detector pairs)."""
     torch = pytest.importorskip("torch")
-    from pipelines.predecoder_blocks import BlockPredecoder
+    from pipelines import BlockPredecoder
     from predecoder import CommitPolicy, EdgeLayout, predecode
 
     task = Task(distance=distance, rounds=rounds, basis="Z", noise=NoiseModel.uniform(0.01))
@@ -200,7 +201,7 @@ def test_block_predecoder_equals_the_whole_volume(distance, rounds, block, mode)
 def test_windows_on_the_residual_explain_every_event(mode):
     """Pre-decoder commits (the residual's difference) plus the windows' committed edges
     explain every detection event exactly, and the flips add up."""
-    from pipelines.predecoder_blocks import BlockPredecoder
+    from pipelines import BlockPredecoder
     from predecoder import CommitPolicy
 
     task = Task(distance=3, rounds=30, noise=NoiseModel.uniform(0.01))

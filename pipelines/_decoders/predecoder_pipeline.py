@@ -12,9 +12,8 @@ observables(edges). Two modes (``predecoder.CommitPolicy``):
   |logit|, so it can undo the network's mistakes.
 
 Shots go through in micro-batches of at most ``predecoder.inference.MAX_CELLS`` grid cells, so
-memory is bounded for any chunk size. On CUDA the bits stay on the GPU: stim's packed bytes go
-over, CuPy unpacks them and hands them to torch through DLPack (zero-copy), the residual is
-packed there, and only packed bytes come back. Without CuPy (or on CPU) numpy does the same.
+memory is bounded for any chunk size. Bits reach the device and come back bit-packed
+(``predecoder.device_bits``: CuPy on CUDA, numpy through ``qec.bits`` on the CPU).
 
 Examples:
     >>> from qec import Task, NoiseModel, sample_detectors
@@ -36,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import stim
 
-from qec import BlossomMatcher, MatchingDecoder, Task, check_packed
+from qec import BlossomMatcher, MatchingDecoder, StageStats, Task, check_packed, popcount_rows
 
 log = logging.getLogger(__name__)
 HARD_DECODERS = ("predecoder+pymatching", "predecoder+pymatching-correlated")
@@ -71,7 +70,9 @@ class PredecoderPipeline:
         self.matcher = matcher          # MatchingDecoder (hard) or BlossomMatcher (soft)
         self.device = device
         self.tile = tile
-        self._totals = np.zeros(5)   # shots, events in, events out, pre seconds, PM seconds
+        geometry = layout.geometry
+        empty = StageStats(rounds=self.rounds, num_detectors=geometry.num_detectors)
+        self.network_stage, self.matching_stage = empty, empty
 
     @classmethod
     def from_task(cls, task: Task, *, model: str | Path | None = None, mode: str = "hard",
@@ -133,17 +134,15 @@ class PredecoderPipeline:
 
     def predecode(self, dets_bit_packed: np.ndarray):
         """Packed dets (one micro-batch) -> ``predecoder.Corrections`` (tensors on device)."""
+        from predecoder.device_bits import unpack_to_device
         from predecoder.inference import predecode
 
         num_det = self.layout.geometry.num_detectors
-        dets = _unpack(check_packed(dets_bit_packed, num_det, "dets_bit_packed"), num_det,
-                       self.device)
+        dets = unpack_to_device(check_packed(dets_bit_packed, num_det, "dets_bit_packed"),
+                                num_det, self.device)
         with _autocast(self.device):
-            corr = predecode(self.loaded.net, dets, self.layout, policy=self.policy,
+            return predecode(self.loaded.net, dets, self.layout, policy=self.policy,
                              tile=self.tile)
-        self._totals[1] += float(dets.sum())
-        self._totals[2] += float(corr.residual.sum())
-        return corr
 
     def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray:
         """(S, ceil(D/8)) uint8 packed detectors -> (S, ceil(O/8)) uint8 packed predictions."""
@@ -157,71 +156,38 @@ class PredecoderPipeline:
         return np.concatenate(parts)
 
     def _decode_micro(self, dets_bit_packed: np.ndarray) -> np.ndarray:
+        from predecoder.device_bits import pack_from_device
+
         t0 = time.perf_counter()
         corr = self.predecode(dets_bit_packed)
-        residual, flip = _pack(corr.residual), _pack(corr.flip)
+        residual, flip = pack_from_device(corr.residual), pack_from_device(corr.flip)
         t1 = time.perf_counter()
         if self.policy.soft_mode:
             predicted = self.matcher.decode_batch(residual, corr.weights) ^ flip
         else:
             predicted = self.matcher.decode_batch(residual) ^ flip
-        self._totals += [residual.shape[0], 0, 0, t1 - t0, time.perf_counter() - t1]
+        t2 = time.perf_counter()
+        shots, rounds = residual.shape[0], self.rounds
+        num_det = self.layout.geometry.num_detectors
+        events_in, events_out = int(popcount_rows(dets_bit_packed).sum()), int(
+            corr.residual.sum())
+        self.network_stage += StageStats(shots=shots, rounds=rounds, num_detectors=num_det,
+                                         seconds=t1 - t0, events_in=events_in,
+                                         events_out=events_out)
+        self.matching_stage += StageStats(shots=shots, rounds=rounds, num_detectors=num_det,
+                                          seconds=t2 - t1, events_in=events_out)
         return predicted
 
     def metrics(self) -> dict:
-        """Accumulated: predecoder_us_per_round, matching_us_per_round, residual_density, sdr."""
-        shots, before, after, pre_s, pm_s = self._totals
-        rounds = max(shots * self.rounds, 1)
-        cells = max(shots * self.layout.geometry.num_detectors, 1)
-        return {"predecoder_us_per_round": pre_s / rounds * 1e6,
-                "matching_us_per_round": pm_s / rounds * 1e6,
-                "residual_density": after / cells,
-                "sdr": before / after if after else float("inf")}
+        """Accumulated over all calls: predecoder_us_per_round, matching_us_per_round,
+        residual_density, sdr (``qec.StageStats`` of the two stages)."""
+        return {"predecoder_us_per_round": self.network_stage.us_per_round,
+                "matching_us_per_round": self.matching_stage.us_per_round,
+                "residual_density": self.network_stage.density_out,
+                "sdr": self.network_stage.sdr}
 
 
 def _autocast(device: str):
     import torch
 
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
-
-
-def _unpack(packed: np.ndarray, num_bits: int, device: str):
-    """Packed uint8 (S, ceil(n/8)) -> torch bool (S, n) on ``device`` (CuPy on CUDA if present)."""
-    import torch
-
-    if device.startswith("cuda"):
-        cupy = _cupy()
-        if cupy is not None:
-            bits = cupy.unpackbits(cupy.asarray(packed).reshape(-1), bitorder="little")
-            bits = bits.reshape(packed.shape[0], -1)[:, :num_bits]   # (S, n) uint8 on GPU
-            return torch.from_dlpack(cupy.ascontiguousarray(bits)).bool()
-        packed_t = torch.from_numpy(packed).to(device)
-        shifts = torch.arange(8, device=device, dtype=torch.uint8)
-        bits = (packed_t.unsqueeze(-1) >> shifts) & 1                 # (S, B, 8) little-endian
-        return bits.reshape(packed.shape[0], -1)[:, :num_bits].bool()
-    return torch.from_numpy(np.unpackbits(packed, axis=1, count=num_bits, bitorder="little")
-                            .astype(bool))
-
-
-def _pack(bits) -> np.ndarray:
-    """torch bool (S, n) on any device -> numpy packed uint8 (S, ceil(n/8))."""
-    import torch
-
-    if bits.device.type == "cuda":
-        cupy = _cupy()
-        if cupy is not None:  # cupy.packbits has no axis: pad rows to whole bytes, flatten
-            s, n = bits.shape
-            width = (n + 7) // 8
-            padded = cupy.zeros((s, width * 8), dtype=cupy.uint8)
-            padded[:, :n] = cupy.from_dlpack(bits.to(dtype=torch.uint8).contiguous())
-            return cupy.asnumpy(cupy.packbits(padded.reshape(-1), bitorder="little")
-                                .reshape(s, width))
-    return np.packbits(bits.cpu().numpy(), axis=1, bitorder="little")
-
-
-def _cupy():
-    try:
-        import cupy
-    except ImportError:  # optional extra `qecpipe[gpu]`: fall back to torch/numpy bit work
-        return None
-    return cupy

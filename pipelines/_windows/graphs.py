@@ -3,73 +3,20 @@
 Windows are built once per shape from a *short* circuit with the same local structure (the
 matching graph is translation-invariant in time away from the first and last two slices;
 tested against the full DEM), so a 10000-round experiment never builds its full DEM. An edge
-leaving a window in time becomes a boundary edge of the window (see :mod:`pipelines.windows`
+leaving a window in time becomes a boundary edge of the window (see :mod:`pipelines._windows.worker`
 for why that makes windowed decoding exact in the limit).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pymatching
 
-from qec import BOUNDARY, Geometry, MatchingGraph, Task
-
-if TYPE_CHECKING:  # annotations only: windows.py imports this module
-    from pipelines.windows import Window, WindowPlan
-
-MARGIN = 3  # slices of real context a template keeps before/after a window
-
-
-@dataclass(frozen=True)
-class SliceLayout:
-    """Detector counts per slice of a memory experiment: first, bulk (all equal), last.
-
-    Stim orders detectors by slice, so slice t occupies ``[start(t), start(t + 1))``.
-
-    Examples:
-        >>> from qec import NoiseModel
-        >>> lay = SliceLayout.of_task(Task(distance=3, rounds=10, noise=NoiseModel.uniform(0.001)))
-        >>> lay.n_first, lay.n_bulk, lay.n_last, lay.num_detectors
-        (4, 8, 4, 80)
-    """
-
-    n_first: int
-    n_bulk: int
-    n_last: int
-    num_slices: int
-
-    @classmethod
-    def of_task(cls, task: Task) -> SliceLayout:
-        n_first, n_bulk, n_last = _slice_counts(task.distance, task.basis, task.noise)
-        return cls(n_first, n_bulk, n_last, task.rounds + 1)
-
-    def start(self, t: int) -> int:
-        """First detector index of slice t (t = num_slices gives num_detectors)."""
-        if t <= 0:
-            return 0
-        if t >= self.num_slices:
-            return self.num_detectors
-        return self.n_first + (t - 1) * self.n_bulk
-
-    def size(self, t: int) -> int:
-        return self.start(t + 1) - self.start(t)
-
-    @property
-    def num_detectors(self) -> int:
-        return self.n_first + (self.num_slices - 2) * self.n_bulk + self.n_last
-
-
-@lru_cache(maxsize=16)
-def _slice_counts(distance: int, basis: str, noise) -> tuple[int, int, int]:
-    geo = Geometry.from_circuit(Task(distance=distance, rounds=3, basis=basis,
-                                     noise=noise).circuit())
-    counts = np.bincount(geo.det_round, minlength=4)
-    return int(counts[0]), int(counts[1]), int(counts[3])
+from pipelines._windows.plan import Window, WindowPlan
+from pipelines._windows.slices import MARGIN, SliceLayout, template_offset
+from qec import BOUNDARY, MatchingGraph, Task, weight_of_prob, xor_prob
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,8 +113,7 @@ def restrict_graph(
 def _merge(merged: dict, key: tuple[int, int], p: float, obs: int) -> None:
     """Parallel edges with the same observable effect combine as independent errors."""
     by_obs = merged.setdefault(key, {})
-    q = by_obs.get(obs, 0.0)
-    by_obs[obs] = p + q - 2 * p * q
+    by_obs[obs] = float(xor_prob(by_obs.get(obs, 0.0), p))
 
 
 def _pick(by_obs: dict[int, float]) -> tuple[float, int]:
@@ -181,8 +127,7 @@ def _build_window_graph(merged: dict, num_dets: int, num_obs: int) -> WindowGrap
     keys, obs, probs = [], [], []
     for (a, b), by_obs in merged.items():
         p, o = _pick(by_obs)
-        p = min(max(p, 1e-15), 0.5 - 1e-12)
-        w = math.log((1 - p) / p)
+        w = float(weight_of_prob(p))
         faults = {k for k in range(num_obs) if (o >> k) & 1}
         if b == BOUNDARY:
             m.add_boundary_edge(a, fault_ids=faults, weight=w, error_probability=p,
@@ -266,12 +211,3 @@ class WindowGraphs:
             probe[0] = True
             graph.matching.decode_to_edges_array(probe)
         return len(self._cache)
-
-
-def template_offset(lo: int, hi: int, num_slices: int, template_slices: int) -> int:
-    """Where slices [lo, hi) of an experiment sit in a template of ``template_slices``."""
-    if template_slices == num_slices or lo < MARGIN:
-        return lo
-    if num_slices - hi < MARGIN:
-        return template_slices - (num_slices - lo)
-    return MARGIN

@@ -1,4 +1,4 @@
-"""Ray actors as thin wrappers around :class:`pipelines.windows.WindowWorker`, and their pool.
+"""Ray actors as thin wrappers around :class:`pipelines.WindowWorker`, and their pool.
 
 PyMatching holds the GIL, so parallel decoding needs processes: one actor per worker, each
 with its own matchers, each call one whole window of S shots (a call costs ~1 ms, so batching
@@ -20,9 +20,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipelines.stream import StreamConfig
-from pipelines.window_graphs import WindowGraphs
-from pipelines.windows import WindowResult, WindowWorker
+from pipelines._stream.config import StreamConfig
+from pipelines._windows.graphs import WindowGraphs
+from pipelines._windows.worker import WindowResult, WindowWorker
 from qec import SparseEdgeWeights, pack_bits, unpack_bits
 
 MAX_RESTARTS = 4
@@ -95,7 +95,7 @@ def _actor_class():
 
 
 class RayPool:
-    """A pool of decoder actors (the :class:`pipelines.stream.Pool` protocol).
+    """A pool of decoder actors (the :class:`pipelines._stream.service.Pool` protocol).
 
     Args:
         config: the stream configuration (``config.workers`` actors).

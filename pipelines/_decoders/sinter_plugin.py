@@ -8,7 +8,7 @@ From Python::
 From the command line::
 
     sinter collect --circuits *.stim --decoders predecoder+pymatching \\
-        --custom_decoders_module_function pipelines.sinter_plugin:sinter_decoders \\
+        --custom_decoders_module_function pipelines:sinter_decoders \\
         --max_shots 1000000 --max_errors 1000 --processes 4 --save_resume_filepath stats.csv
 
 sinter hands a decoder only the circuit's detector error model (decomposed, as
@@ -26,7 +26,7 @@ import numpy as np
 import sinter
 import stim
 
-from pipelines.decoders import DEM_DECODER_NAMES, BatchDecoder, make_decoder_for_dem
+from pipelines._decoders.registry import DECODER_NAMES, BatchDecoder, make_decoder_for_dem
 
 
 def sinter_decoders(*, model: str | Path | None = None) -> dict[str, sinter.Decoder]:
@@ -49,7 +49,7 @@ def sinter_decoders(*, model: str | Path | None = None) -> dict[str, sinter.Deco
         False
     """
     model = None if model is None else str(model)
-    return {name: SinterDecoder(name=name, model=model) for name in DEM_DECODER_NAMES
+    return {name: SinterDecoder(name=name, model=model) for name in DECODER_NAMES
             if name not in sinter.BUILT_IN_DECODERS}
 
 
@@ -73,9 +73,9 @@ class SinterDecoder(sinter.Decoder):
     model: str | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in DEM_DECODER_NAMES:
+        if self.name not in DECODER_NAMES:
             raise ValueError(f"name={self.name!r} is not a qecpipe decoder that can be built "
-                             f"from a DEM; choose one of {', '.join(DEM_DECODER_NAMES)}")
+                             f"from a DEM; choose one of {', '.join(DECODER_NAMES)}")
         if self.model is not None and not isinstance(self.model, str):
             raise TypeError(f"model={self.model!r} must be a preset name or a path string")
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import stim
 
-from pipelines.predecoder_pipeline import PREDECODER_DECODERS, mode_of
+from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS, mode_of
 from qec import MATCHING_DECODERS, MatchingDecoder, Task
 
 
@@ -22,6 +22,18 @@ class BatchDecoder(Protocol):
     name: str
 
     def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class StagedDecoder(Protocol):
+    """A batch decoder that also reports per-stage figures (µs per round, SDR, ...) for the
+    run report, accumulated over its calls."""
+
+    name: str
+
+    def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray: ...
+
+    def metrics(self) -> dict[str, float]: ...
 
 
 DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS + PREDECODER_DECODERS
@@ -52,7 +64,7 @@ def make_decoder(
     """
     validate_decoder_names([name])
     if name in PREDECODER_DECODERS:
-        from pipelines.predecoder_pipeline import PredecoderPipeline
+        from pipelines._decoders.predecoder_pipeline import PredecoderPipeline
 
         return PredecoderPipeline.from_task(task, model=model, dem=dem, device=device,
                                             mode=mode_of(name),
@@ -60,18 +72,13 @@ def make_decoder(
     return MatchingDecoder.named(name, task.dem() if dem is None else dem)
 
 
-# Decoders that can be built from a detector error model alone, with no Task: what
-# `qecpipe decode` (samples from elsewhere; DEM = qec.circuit_dem(circuit)) and the sinter
-# plugin (sinter hands over only the DEM) need. A DEM keeps the circuit's DETECTOR(x, y, t)
-# coordinates, so a decoder that needs the layout can take it from there. Extend both this
-# tuple and make_decoder_for_dem when a registered decoder can be built that way.
-DEM_DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS + PREDECODER_DECODERS
-
-
 def make_decoder_for_dem(
     name: str, dem: stim.DetectorErrorModel, *, model: str | Path | None = None
 ) -> BatchDecoder:
-    """Build decoder ``name`` for an arbitrary circuit's decomposed DEM (no Task).
+    """Build decoder ``name`` for an arbitrary circuit's decomposed DEM (no Task): what
+    ``qecpipe decode`` (samples from elsewhere) and the sinter plugin (sinter hands over only
+    the DEM) need. Every registered decoder can be built this way: a DEM keeps the circuit's
+    DETECTOR(x, y, t) coordinates, from which the pre-decoder reads its layout.
 
     ``model`` (a preset name or a weights path; default: the shipped model) applies to the
     pre-decoder decoders only.
@@ -84,11 +91,8 @@ def make_decoder_for_dem(
         'pymatching'
     """
     validate_decoder_names([name])
-    if name not in DEM_DECODER_NAMES:
-        raise ValueError(f"decoder={name!r} cannot be built from a detector error model alone; "
-                         f"choose one of {', '.join(DEM_DECODER_NAMES)}")
     if name in PREDECODER_DECODERS:  # layout from the DEM's DETECTOR(x, y, t) coordinates
-        from pipelines.predecoder_pipeline import PredecoderPipeline
+        from pipelines._decoders.predecoder_pipeline import PredecoderPipeline
 
         return PredecoderPipeline.from_dem(dem, model=model, mode=mode_of(name),
                                            correlated=name.endswith("-correlated"))

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import stim
 
-from pipelines.decoders import BatchDecoder, make_decoder, validate_decoder_names
+from pipelines._decoders.registry import (
+    BatchDecoder,
+    StagedDecoder,
+    make_decoder,
+    validate_decoder_names,
+)
 from qec import (
     DEFAULT_CHUNK_SHOTS,
     DecodeStats,
@@ -63,7 +68,7 @@ def run_task(
 
     Stops after ``shots``, or earlier once every decoder has ``max_errors`` errors.
     ``built`` supplies ready decoders by name (any name); the others are built by
-    :func:`pipelines.decoders.make_decoder`, from ``dem`` when given.
+    :func:`pipelines.make_decoder`, from ``dem`` when given.
 
     Examples:
         >>> from qec import NoiseModel
@@ -105,7 +110,7 @@ def run_task(
     num_dets = circuit.num_detectors
     stats = {n: DecodeStats(decoder=n, shots=done, errors=errors[n], seconds=seconds[n],
                             rounds=task.rounds) for n in names}
-    extra = {n: dict(getattr(built[n], "metrics", lambda: {})()) for n in names}
+    extra = {n: built[n].metrics() for n in names if isinstance(built[n], StagedDecoder)}
     return RunResult(task=task, seed=seed, shots=done,
                      detection_event_density=fired / max(done * num_dets, 1),
                      sample_seconds=sample_seconds, stats=stats, extra=extra,

@@ -16,7 +16,7 @@ from qec import NOISE_NAMES, NoiseModel
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from pipelines.ray_service import local_cpus
+    from pipelines._stream.ray_pool import local_cpus
 
     p = sub.add_parser("stream", help="real-time throughput test of windowed decoding on Ray")
     p.add_argument("--distance", type=int, required=True, help="odd code distance >= 3")
@@ -51,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from pipelines.stream import StreamConfig
+    from pipelines._stream.config import StreamConfig
 
     if args.noise not in NOISE_NAMES:
         raise ValueError(f"--noise={args.noise!r} is unknown; choose one of "
@@ -70,9 +70,10 @@ def _config(args: argparse.Namespace):
 
 
 def execute(args: argparse.Namespace) -> int:
-    from pipelines import __version__
-    from pipelines.report import ProgressBar
-    from pipelines.stream import RoundSource, run_stream
+    from pipelines._command.report import ProgressBar
+    from pipelines._stream.result import run_stream
+    from pipelines._stream.source import RoundSource
+    from qec import __version__
 
     config = _config(args)
     source = None
@@ -84,8 +85,8 @@ def execute(args: argparse.Namespace) -> int:
             result = run_stream(config, source=source, predecoder=predecoder,
                                 progress=bar.update)
         else:
-            from pipelines.ray_service import RayPool, ray_session
-            from pipelines.stream import soft_cap_of
+            from pipelines._stream.ray_pool import RayPool, ray_session
+            from pipelines._stream.service import soft_cap_of
 
             with ray_session(args.address):
                 pool = RayPool(config=config, soft_cap=soft_cap_of(predecoder))
@@ -114,7 +115,7 @@ def _predecoder(args: argparse.Namespace, config):
         raise ValueError(f"--mode={args.mode!r} must be hard or soft")
     if args.block_slices < 0:
         raise ValueError(f"--block-slices={args.block_slices} must be >= 1 (0: --n-com)")
-    from pipelines.predecoder_blocks import BlockPredecoder
+    from pipelines._decoders.blocks import BlockPredecoder
     from predecoder import load_model
 
     model = None if args.predecoder == "default" else args.predecoder
@@ -123,7 +124,7 @@ def _predecoder(args: argparse.Namespace, config):
     except ValueError as exc:
         raise ValueError(f"--predecoder: {exc}") from exc
     return BlockPredecoder(task=config.task(), net=loaded.net, policy=loaded.policy(args.mode),
-                           block_slices=args.block_slices or config.n_com)
+                           block_slices=args.block_slices or config.plan().n_com)
 
 
 def _print_summary(out: dict) -> None:

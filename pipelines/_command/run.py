@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 from noise.task_weights import DEFAULT_LEARN_SHOTS, task_dem_factory
-from pipelines.decoders import DECODER_NAMES, PREDECODER_DECODERS, make_decoder
-from pipelines.report import ProgressBar, render_table, write_sinter_csv
-from pipelines.run import RunResult, run_task
+from pipelines._command.report import ProgressBar, render_table, write_sinter_csv
+from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
+from pipelines._decoders.registry import DECODER_NAMES, make_decoder
+from pipelines._decoders.run import RunResult, run_task
 from qec import NOISE_NAMES, NoiseModel, Task
 
 DEFAULT_DECODERS = ("pymatching", "pymatching-correlated", "predecoder+soft-matching")
@@ -93,7 +94,7 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _json(results: list[RunResult], basis: str) -> dict:
-    from pipelines import __version__
+    from qec import __version__
 
     if basis != "both":
         return results[0].to_json(__version__)
@@ -105,7 +106,7 @@ def _model_args(args: argparse.Namespace, decoders: list[str]) -> tuple[str | No
     """Validate --model/--device up front (exit 2 on a bad value, before any sampling)."""
     if not any(name in PREDECODER_DECODERS for name in decoders) and args.model is None:
         return None, "cpu"   # no pre-decoder: never import torch
-    from pipelines.cli_train import resolve_device
+    from pipelines._command.train import resolve_device
     from predecoder.weights import resolve_model
 
     device = resolve_device(args.device)

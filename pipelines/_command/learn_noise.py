@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import stim
 
-from noise import NoiseStructure, NoiseWeights, estimate_noise, save_weights
+from noise import NoiseStructure, NoiseWeights, estimate_noise, save_noise_weights
 from noise.estimate import METHODS
 from noise.samples_file import SAMPLE_FORMATS, read_detector_chunks
 from qec import NOISE_NAMES, NoiseModel, Task, sample_detectors
@@ -139,7 +139,7 @@ def execute(args: argparse.Namespace) -> int:
                          backend=backend, device=device)
     seconds = time.perf_counter() - t0
     weights = NoiseWeights.from_estimate(est, source={**source, "seconds": seconds})
-    save_weights(weights, args.out)
+    save_noise_weights(weights, args.out)
     summary = {"out": str(args.out), "method": est.method, "backend": f"{backend}:{device}",
                "shots": est.shots,
                "num_detectors": structure.num_detectors, "num_edges": structure.num_edges,

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipelines import cli_decode, cli_learn_noise, cli_run, cli_stream, cli_train
+from pipelines._command import decode, learn_noise, run, stream, train
 
 EXIT_USAGE = 2
 
@@ -26,16 +26,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipelines import __version__
+    from qec import __version__
 
     parser = _Parser(prog="qecpipe", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"qecpipe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    cli_run.add_parser(sub)
-    cli_decode.add_parser(sub)
-    cli_learn_noise.add_parser(sub)
-    cli_stream.add_parser(sub)
-    cli_train.add_parser(sub)
+    for command in (run, decode, learn_noise, stream, train):
+        command.add_parser(sub)
     return parser
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import stim
 
-from pipelines.decoders import (
-    DEM_DECODER_NAMES,
-    PREDECODER_DECODERS,
+from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
+from pipelines._decoders.registry import (
+    DECODER_NAMES,
     make_decoder_for_dem,
     validate_decoder_names,
 )
@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(stim detect --append_observables); report the LER from them")
     p.add_argument("--obs-format", choices=SAMPLE_FORMATS, default=None,
                    help="b8, 01 or dets (default: from the extension)")
-    p.add_argument("--decoder", required=True, help=f"one of {', '.join(DEM_DECODER_NAMES)}")
+    p.add_argument("--decoder", required=True, help=f"one of {', '.join(DECODER_NAMES)}")
     p.add_argument("--out", type=Path, required=True, help="predicted observable flips (b8)")
     p.add_argument("--model", default=None,
                    help="pre-decoder weights: small, fast, accurate or a .safetensors file "
@@ -62,9 +62,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     validate_decoder_names([args.decoder])
-    if args.decoder not in DEM_DECODER_NAMES:
-        raise ValueError(f"--decoder={args.decoder!r} cannot decode an arbitrary circuit; "
-                         f"choose one of {', '.join(DEM_DECODER_NAMES)}")
     if args.model is not None and args.decoder not in PREDECODER_DECODERS:
         raise ValueError(f"--model={args.model!r} applies to the pre-decoder only; "
                          f"--decoder={args.decoder!r} does not use one")
@@ -189,7 +186,7 @@ def _summary(args, shots: int, seconds: float, stats: DecodeStats | None,
 
 def _json(args, circuit: stim.Circuit, shots: int, seconds: float,
           stats: DecodeStats | None, rounds: int | None) -> dict:
-    from pipelines import __version__
+    from qec import __version__
 
     out = {"version": __version__, "circuit": str(args.circuit), "dets": str(args.dets),
            "obs": str(args.dets) if args.append_observables else (

@@ -31,7 +31,7 @@ Windows are built once per shape from a *short* circuit with the same local stru
 matching graph is translation-invariant in time away from the first and last two slices;
 tested against the full DEM), so a 10000-round experiment never builds its full DEM.
 
-With the AI pre-decoder, the windows decode its RESIDUAL (:mod:`pipelines.predecoder_blocks`
+With the AI pre-decoder, the windows decode its RESIDUAL (:mod:`pipelines._decoders.blocks`
 computes it block by block, equal to the whole-volume residual) and the prediction is the
 windows' flip XOR the pre-decoder's flip. In soft mode a window also receives the per-shot
 weights of its edges (global keys, mapped to the window's own edges by
@@ -41,95 +41,13 @@ weights of its edges (global keys, mapped to the window's own edges by
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.window_graphs import WindowGraph, WindowGraphs, ordered_pairs
+from pipelines._windows.graphs import WindowGraph, WindowGraphs, ordered_pairs
+from pipelines._windows.plan import Window, WindowPlan
 from qec import BOUNDARY, MatchingGraph, SparseEdgeWeights, Task, pack_bits, unpack_bits
-
-Layer = str  # 'A' or 'B'
-
-
-@dataclass(frozen=True)
-class Window:
-    """One window: decode slices ``[lo, hi)``, commit edges touching ``[commit_lo, commit_hi)``.
-
-    ``index`` is the commit order (time order of commit regions); a B window ``depends`` on the
-    A windows whose artificial defects it needs.
-    """
-
-    index: int
-    layer: Layer
-    lo: int
-    hi: int
-    commit_lo: int
-    commit_hi: int
-    depends: tuple[int, ...] = ()
-
-    @property
-    def open_left(self) -> bool:
-        """The slice before the window is undecoded (cut edges become boundary edges)."""
-        return self.layer == "A" and self.lo > 0
-
-    @property
-    def open_right(self) -> bool:
-        return self.layer == "A" and self.hi > self.commit_hi
-
-    @property
-    def commit_rounds(self) -> int:
-        return self.commit_hi - self.commit_lo
-
-
-@dataclass(frozen=True)
-class WindowPlan:
-    """The tiling of ``num_slices`` detector slices into A and B windows.
-
-    Args:
-        num_slices: T = rounds + 1.
-        n_com: commit-region slices of an A window (>= 1).
-        n_buf: buffer slices on each side of an A window, and the width of a B window (>= 1).
-
-    Examples:
-        >>> plan = WindowPlan(num_slices=12, n_com=3, n_buf=2)
-        >>> [(w.layer, w.lo, w.hi, w.commit_lo, w.commit_hi) for w in plan.windows]
-        ... # doctest: +NORMALIZE_WHITESPACE
-        [('A', 0, 5, 0, 3), ('B', 3, 5, 3, 5), ('A', 3, 10, 5, 8), ('B', 8, 10, 8, 10),
-         ('A', 8, 12, 10, 12)]
-        >>> WindowPlan(num_slices=6, n_com=3, n_buf=3).windows[0].commit_hi  # one window: global
-        6
-    """
-
-    num_slices: int
-    n_com: int
-    n_buf: int
-    windows: tuple[Window, ...] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        for name in ("num_slices", "n_com", "n_buf"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an integer >= 1")
-        if self.num_slices < 2:
-            raise ValueError(f"num_slices={self.num_slices} must be >= 2 (rounds >= 1)")
-        object.__setattr__(self, "windows", self._tile())
-
-    @property
-    def period(self) -> int:
-        return self.n_com + self.n_buf
-
-    def _tile(self) -> tuple[Window, ...]:
-        T, out, s = self.num_slices, [], 0
-        while True:
-            last = s + self.n_com + self.n_buf >= T
-            c_hi = T if last else s + self.n_com
-            a = len(out)
-            out.append(Window(a, "A", max(0, s - self.n_buf), min(T, c_hi + self.n_buf), s, c_hi))
-            if last:
-                return tuple(out)
-            s_next = s + self.period
-            out.append(Window(a + 1, "B", c_hi, s_next, c_hi, s_next, depends=(a, a + 2)))
-            s = s_next
 
 
 @dataclass(frozen=True)
@@ -246,7 +164,7 @@ class WindowWorker:
     def local_weights(self, window: Window, weights: SparseEdgeWeights) -> SparseEdgeWeights:
         """Global-key weights -> weights of the window graph's edges (same rows).
 
-        The rules of :func:`pipelines.window_graphs.restrict_graph`: an edge leaving the
+        The rules of :func:`pipelines._windows.graphs.restrict_graph`: an edge leaving the
         window on an open side becomes the inner detector's boundary edge, on a closed side it
         is dropped; where several edges become one, the smallest weight (the likeliest) wins.
         """
@@ -371,7 +289,7 @@ class WindowedDecoder:
     """
 
     worker: WindowWorker
-    predecoder: object | None = None     # pipelines.predecoder_blocks.BlockPredecoder
+    predecoder: object | None = None     # pipelines.BlockPredecoder
     name: str = "windowed-pymatching"
 
     @classmethod

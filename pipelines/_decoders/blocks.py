@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.window_graphs import MARGIN, SliceLayout, template_offset
+from pipelines._windows.slices import MARGIN, SliceLayout, template_offset
 from qec import BOUNDARY, SparseEdgeWeights, Task
 
 

@@ -1,0 +1,1 @@
+"""The ``qecpipe`` command line: ``main`` and one module per subcommand."""

@@ -1,0 +1,1 @@
+"""The streaming decoding service: config, round source, service and pools, Ray actors."""

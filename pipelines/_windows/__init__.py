@@ -1,0 +1,1 @@
+"""Parallel-window decoding of long memory experiments: plan, slices, graphs, worker."""
