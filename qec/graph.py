@@ -144,6 +144,24 @@ class MatchingGraph:
             out[:, k] = edges[:, mask].sum(axis=1) % 2 == 1
         return out
 
+    def to_pymatching(self, weights: np.ndarray | None = None):
+        """A ``pymatching.Matching`` of this graph with edge weights ``weights`` ((E,), any
+        sign; default: the edges' ``log((1 - p) / p)``). Built edge by edge, so it is slow: a
+        reference to check faster matchers against, not a decoder for many shots."""
+        import pymatching
+
+        weights = weight_of_prob(self.edge_prob) if weights is None else np.asarray(weights)
+        if weights.shape != (self.num_edges,):
+            raise ValueError(f"weights has shape {weights.shape}; expected ({self.num_edges},)")
+        m = pymatching.Matching()
+        for k, ((a, b), obs) in enumerate(zip(self.edge_dets.tolist(), self.edge_obs.tolist())):
+            faults = {j for j in range(self.num_observables) if (obs >> j) & 1}
+            if b == BOUNDARY:
+                m.add_boundary_edge(a, fault_ids=faults, weight=float(weights[k]))
+            else:
+                m.add_edge(a, b, fault_ids=faults, weight=float(weights[k]))
+        return m
+
     def to_dem(self, edge_prob: np.ndarray | None = None) -> stim.DetectorErrorModel:
         """A graphlike DEM with one mechanism per edge (probabilities ``edge_prob``)."""
         prob = self.edge_prob if edge_prob is None else np.asarray(edge_prob, dtype=float)

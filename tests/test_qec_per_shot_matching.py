@@ -1,7 +1,6 @@
 """The per-shot-weight matcher against PyMatching: same decisions up to exact ties."""
 
 import numpy as np
-import pymatching
 import pytest
 
 from qec import (
@@ -46,18 +45,6 @@ def test_static_weights_agree_with_pymatching_up_to_ties(distance):
     assert np.mean(ours[:, 0] != chunk.obs[:, 0]) < 0.1
 
 
-def _reference(graph, dets_row, weights):
-    """PyMatching rebuilt for one shot with these weights: the slow, obviously right way."""
-    m = pymatching.Matching()
-    for k, ((a, b), obs) in enumerate(zip(graph.edge_dets.tolist(), graph.edge_obs.tolist())):
-        faults = {j for j in range(graph.num_observables) if (obs >> j) & 1}
-        if b < 0:
-            m.add_boundary_edge(a, fault_ids=faults, weight=weights[k])
-        else:
-            m.add_edge(a, b, fault_ids=faults, weight=weights[k])
-    return m
-
-
 def test_per_shot_weights_agree_with_a_rebuilt_pymatching():
     task = Task(distance=5, noise=NoiseModel.uniform(0.006))
     graph = MatchingGraph.from_dem(task.dem())
@@ -77,7 +64,7 @@ def test_per_shot_weights_agree_with_a_rebuilt_pymatching():
     ours = blossom.decode_bool(dets, sparse)[:, 0]
     ties = 0
     for s in range(dets.shape[0]):
-        ref = _reference(graph, dets[s], full[s])
+        ref = graph.to_pymatching(full[s])   # rebuilt per shot: slow, obviously right
         if ref.decode(dets[s].astype(np.uint8))[0] != ours[s]:
             mine = blossom.solve(np.flatnonzero(dets[s]), *sparse.row(s))
             theirs = edge_ids_of_pairs(graph, ref.decode_to_edges_array(dets[s].astype(np.uint8)))

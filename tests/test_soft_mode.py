@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pymatching
 import pytest
 import torch
 
@@ -54,23 +53,12 @@ def test_soft_residual_is_matching_the_raw_syndrome_with_weights_minus_logit():
         final[matched] ^= True
         assert np.array_equal(layout.graph.syndrome_of(final[None])[0], dets[s].numpy()), s
         weights = -logits[s].double().numpy()
-        reference = _pymatching_with(layout.graph, weights).decode_to_edges_array(
+        reference = layout.graph.to_pymatching(weights).decode_to_edges_array(
             dets[s].numpy().astype(np.uint8))
         ref = np.zeros(layout.num_edges, dtype=bool)
         np.logical_xor.at(ref, edge_ids_of_pairs(layout.graph, reference), True)
         # equal objective up to the solver's 0.02 weight resolution (ties may pick other edges)
         assert weights[final].sum() <= weights[ref].sum() + 0.01 * (final.sum() + ref.sum()), s
-
-
-def _pymatching_with(graph, weights):
-    m = pymatching.Matching()
-    for k, ((a, b), obs) in enumerate(zip(graph.edge_dets.tolist(), graph.edge_obs.tolist())):
-        faults = {j for j in range(graph.num_observables) if (obs >> j) & 1}
-        if b < 0:
-            m.add_boundary_edge(a, fault_ids=faults, weight=weights[k])
-        else:
-            m.add_edge(a, b, fault_ids=faults, weight=weights[k])
-    return m
 
 
 def test_soft_mode_beats_pymatching_and_the_hard_rule_on_the_same_shots():
