@@ -72,8 +72,10 @@ def run_metadata(*, command: str | Sequence[str] | None = None) -> dict:
 
 def write_sidecar(result_path: str | Path, meta: dict) -> Path:
     """Write ``meta`` to ``<result_path>.meta.json`` and return that path."""
+    from qec import atomic_write
+
     path = Path(str(result_path) + ".meta.json")
-    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    atomic_write(path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -131,8 +133,11 @@ def save_figure(fig, path: Path) -> None:
     """Lay out, save at the suite's resolution (120 dpi) and close a matplotlib figure."""
     import matplotlib.pyplot as plt
 
+    from qec import atomic_path
+
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip("."))
     plt.close(fig)
 
 
@@ -153,8 +158,15 @@ def finite(x: float) -> float | None:
     return None if math.isinf(x) else x
 
 
+def write_text(path: Path, text: str) -> None:
+    """Every result file is written atomically (``qec.atomic_write``): all or nothing."""
+    from qec import atomic_write
+
+    atomic_write(path, text)
+
+
 def write_json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(no_inf(obj), indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(no_inf(obj), indent=2, sort_keys=True) + "\n")
     print(f"wrote {path.relative_to(REPO_ROOT)}")
 
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
+from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar, write_text
 from pipelines import make_decoder, run_task
 from qec import DecodeStats, NoiseModel, Task, sinter_csv_header, sinter_rows
 
@@ -76,7 +76,7 @@ def write_markdown(rows: list[dict], path: Path) -> None:
             f"| {_rate(pm, 'ler')} | {_rate(pm)} | {pm['us_per_round']:.2f} | {co['errors']} "
             f"| {_rate(co)} | {co['us_per_round']:.2f} "
             f"| {'' if paper is None else f'{paper:.2e}'} |")
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def _rate(d: dict, key: str = "ler_per_round") -> str:
@@ -139,15 +139,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             stats = measure_point(task, max_errors=args.max_errors, max_shots=args.max_shots,
                                   seconds=args.seconds, batch=batch, seed=d * 1000 + int(p * 1e4))
             rows.append(_row(task, stats))
-            csv_lines += sinter_rows(stats.values(), circuit=task.circuit(), dem=task.dem(),
+            csv_lines += sinter_rows(stats.values(), circuit=task.circuit(),
                                      json_metadata=task.metadata())
             pm = stats["pymatching"]
             print(f"d={d} p={p}: shots={pm.shots} PM errors={pm.errors} "
                   f"corr errors={stats['pymatching-correlated'].errors}", flush=True)
     stem = "baseline_quick" if args.quick else "baseline"
-    (args.out / f"{stem}.csv").write_text("\n".join(csv_lines) + "\n")
+    write_text(args.out / f"{stem}.csv", "\n".join(csv_lines) + "\n")
     write_sidecar(args.out / f"{stem}.csv", meta)
-    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    write_text(args.out / f"{stem}.json", json.dumps({"meta": meta, "rows": rows}, indent=1))
     write_markdown(rows, args.out / f"{stem}.md")
     plot(rows, args.out / f"{stem}.png")
     write_sidecar(args.out / f"{stem}.png", meta)

@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
+from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar, write_text
 
 RESULTS = REPO_ROOT / "bench" / "results"
 
@@ -182,10 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary_stages.png": (plot_stages, (noharm,)),
         "summary_streaming.png": (plot_streaming, (_load(args.results, "streaming.json"),)),
     }
-    (args.results / "predecoder_curve.md").write_text(
-        curve_markdown(_load(args.results, "predecoder_curve.json")))
+    write_text(args.results / "predecoder_curve.md",
+               curve_markdown(_load(args.results, "predecoder_curve.json")))
     recipe = json.loads((REPO_ROOT / "predecoder" / "weights" / "small.json").read_text())
-    (args.results / "predecoder_recipe.md").write_text(recipe_markdown(recipe))
+    write_text(args.results / "predecoder_recipe.md", recipe_markdown(recipe))
     for name, (draw, inputs) in outputs.items():
         draw(*inputs, args.results / name)
         write_sidecar(args.results / name, {**meta, "drawn_from": [

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar
+from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar, write_text
 from noise import (
     NoiseStructure,
     SlidingWindowEstimator,
@@ -141,7 +141,7 @@ def stage_estimate(plan: Plan, out: dict, csv_rows: list) -> None:
             stats = decode_all(task, dems, shots=plan.shots_for(d), seed=plan.seed + 1000)
             meta = {**task.metadata(seed=plan.seed + 1000), "family": family,
                     "est_shots": plan.est_shots}
-            csv_rows += sinter_rows(stats.values(), circuit=task.circuit(), dem=task.dem(),
+            csv_rows += sinter_rows(stats.values(), circuit=task.circuit(),
                                   json_metadata=meta)
             out["estimate"].append({
                 "distance": d, "family": family, "p": plan.p, "est_shots": plan.est_shots,
@@ -215,7 +215,7 @@ def stage_learned(plan: Plan, out: dict, csv_rows: list) -> None:
             stats = decode_all(task, dems, shots=plan.shots_for(d), seed=plan.seed + 1000)
             meta = {**task.metadata(seed=plan.seed + 1000), "family": family,
                     "est_shots": plan.cnn_shots, "stage": "learned"}
-            csv_rows += sinter_rows(stats.values(), circuit=task.circuit(), dem=task.dem(),
+            csv_rows += sinter_rows(stats.values(), circuit=task.circuit(),
                                   json_metadata=meta)
             cnn_prob = graph_edge_prob_like(cnn_graph, structure.graph)
             out["learned"].append({
@@ -294,12 +294,12 @@ def write_outputs(out: dict, csv_rows: dict, meta: dict, suffix: str) -> None:
     json_path = stem.with_suffix(".json")
     previous = json.loads(json_path.read_text()) if json_path.exists() else {}
     merged = {**previous, **{k: v for k, v in out.items() if v}, "meta": meta}
-    json_path.write_text(json.dumps(merged, indent=1) + "\n")
+    write_text(json_path, json.dumps(merged, indent=1) + "\n")
     for stage, rows in csv_rows.items():  # one sinter CSV per stage, so stages can rerun alone
         csv_path = RESULTS / f"noise_learning_{stage}{suffix}.csv"
-        csv_path.write_text("\n".join([sinter_csv_header(), *rows]) + "\n")
+        write_text(csv_path, "\n".join([sinter_csv_header(), *rows]) + "\n")
         write_sidecar(csv_path, meta)
-    stem.with_suffix(".md").write_text(markdown(merged))
+    write_text(stem.with_suffix(".md"), markdown(merged))
     plot(merged, stem.with_suffix(".png"))
     write_sidecar(stem.with_suffix(".png"), meta)
 

@@ -44,6 +44,7 @@ from bench._meta import (
     save_figure,
     write_json,
     write_sidecar,
+    write_text,
 )
 
 DISTANCES = (5, 9, 13)
@@ -166,7 +167,7 @@ def ladder(model: str, *, quick: bool, max_errors: int, meta: dict, suffix: str)
     write_csv(RESULTS / f"{stem}.csv", csv_lines, meta)
     write_json(RESULTS / f"{stem}.json", {"meta": meta, **model_record(loaded, policies),
                                          "rows": rows})
-    (RESULTS / f"{stem}.md").write_text(ladder_markdown(rows, loaded, policies))
+    write_text(RESULTS / f"{stem}.md", ladder_markdown(rows, loaded, policies))
     plot_ladder(rows, RESULTS / f"{stem}.png", meta)
     return rows
 
@@ -316,7 +317,7 @@ def si1000(model: str, *, quick: bool, max_errors: int, meta: dict, suffix: str)
     stem = f"predecoder_si1000{suffix}"
     write_json(RESULTS / f"{stem}.json", {"meta": meta, "models": [m.path.name for m in models],
                                          "rows": rows})
-    (RESULTS / f"{stem}.md").write_text(si1000_markdown(rows))
+    write_text(RESULTS / f"{stem}.md", si1000_markdown(rows))
 
 
 def si1000_markdown(rows: list[dict]) -> str:
@@ -388,7 +389,7 @@ def external(model: str, *, shots: int, meta: dict, suffix: str) -> None:
            "external_config": {k: v.get("config") for k, v in timing.items()}}
     write_json(RESULTS / f"{stem}.json", {"meta": meta, **model_record(loaded, policies),
                                          "rows": [row]})
-    (RESULTS / f"{stem}.md").write_text(external_markdown(row))
+    write_text(RESULTS / f"{stem}.md", external_markdown(row))
     print(f"external: {json.dumps({k: v['errors'] for k, v in row['decoders'].items()})}")
 
 
@@ -405,7 +406,7 @@ def _write_shots(task, *, shots: int, seed: int, chunk_shots: int, folder: Path)
     dets = np.concatenate([c.dets for c in chunks])
     obs = unpack_bits(np.concatenate([c.obs for c in chunks]), task.circuit().num_observables)
     paths = {"dem": folder / "task.dem", "dets": folder / "dets.b8"}
-    paths["dem"].write_text(str(task.dem()))
+    write_text(paths["dem"], str(task.dem()))
     dets.tofile(paths["dets"])
     return {**paths, "obs": obs}
 
@@ -449,7 +450,7 @@ def paper_side_by_side(rows: list[dict], *, meta: dict, suffix: str) -> None:
             "axis says per round; its circuit has d - 1 noisy rounds to our d, so our "
             "PyMatching rates run higher). Ours: the shipped model, same shots for every "
             "column of a row (predecoder_ladder.json).")
-    (RESULTS / f"predecoder_paper{suffix}.md").write_text(note + "\n\n" + "\n".join(lines)
+    write_text(RESULTS / f"predecoder_paper{suffix}.md", note + "\n\n" + "\n".join(lines)
                                                           + "\n")
     write_json(RESULTS / f"predecoder_paper{suffix}.json", {"meta": meta, "note": note,
                                                            "rows": table})
@@ -467,13 +468,13 @@ def sinter_lines(ev, policies: dict, loaded) -> list[str]:
     stats += [DecodeStats(decoder=names[k], shots=ev.shots, errors=ev.errors(p.label),
                           seconds=ev.net_seconds + ev.seconds[p.label], rounds=rounds)
               for k, p in policies.items()]
-    return sinter_rows(stats, circuit=ev.task.circuit(), dem=ev.task.dem(), json_metadata=meta)
+    return sinter_rows(stats, circuit=ev.task.circuit(), json_metadata=meta)
 
 
 def write_csv(path: Path, lines: list[str], meta: dict) -> None:
     from qec import sinter_csv_header
 
-    path.write_text("\n".join([sinter_csv_header(), *lines]) + "\n")
+    write_text(path, "\n".join([sinter_csv_header(), *lines]) + "\n")
     write_sidecar(path, meta)
     print(f"wrote {path.relative_to(REPO_ROOT)}")
 

@@ -39,6 +39,7 @@ from bench._meta import (
     save_figure,
     write_json,
     write_sidecar,
+    write_text,
 )
 
 TRAINING = RESULTS / "training"
@@ -133,7 +134,7 @@ def curve(*, shots: int, meta: dict, suffix: str) -> None:
                   f"{ev.pm_errors}, soft {rows[-1]['soft']['errors_a']}", flush=True)
     stem = f"predecoder_curve{suffix}"
     write_json(RESULTS / f"{stem}.json", {"meta": meta, "task": CURVE_TASK, "series": series})
-    (RESULTS / f"{stem}.md").write_text(curve_markdown(series))
+    write_text(RESULTS / f"{stem}.md", curve_markdown(series))
     plot_curve(series, RESULTS / f"{stem}.png", meta)
 
 
@@ -220,7 +221,7 @@ def compare(*, shots: int, meta: dict, suffix: str) -> None:
               "rows": rows, "total_soft_errors": totals,
               "winner": min(totals, key=totals.get) if totals else None}
     write_json(RESULTS / f"predecoder_models{suffix}.json", record)
-    (RESULTS / f"predecoder_models{suffix}.md").write_text(compare_markdown(record))
+    write_text(RESULTS / f"predecoder_models{suffix}.md", compare_markdown(record))
 
 
 def compare_markdown(record: dict) -> str:
@@ -241,41 +242,30 @@ def compare_markdown(record: dict) -> str:
 
 
 def ship(raw: Path, *, name: str, noise: str, meta: dict, shots: int, suffix: str) -> None:
-    """Calibrate ``raw`` (hard threshold, soft cap) on held-out shots; write the shipped file
-    and its recipe (``predecoder/weights/NAME.json``)."""
-    from predecoder.calibrate import calibrate
-    from predecoder.weights import WEIGHTS_DIR, load_weights, save_weights
+    """Calibrate ``raw`` (``predecoder.calibrate.save_calibrated``: hard threshold, soft cap,
+    on held-out shots of ``noise``), write ``predecoder/weights/NAME.safetensors`` and its
+    recipe (``NAME.json``)."""
+    from predecoder.calibrate import save_calibrated
+    from predecoder.weights import WEIGHTS_DIR, load_weights
 
     loaded = load_weights(raw)
-    points = "d in (5, 9) x p in (0.003, 0.006) x bases X, Z"
-    cal = calibrate(loaded.net, shots=shots, noise=noise, progress=_say_eval,
-                    **({"points": ((5, 0.002), (5, 0.003), (9, 0.002), (9, 0.003))}
-                       if noise == "si1000" else {}))
-    if noise == "si1000":
-        points = "d in (5, 9) x p in (0.002, 0.003) x bases X, Z"
-    training = {**loaded.metadata["training"], "calibration": {
-        "shots_per_point": shots, "noise": noise, "points": points,
-        "hard_rule": "lowest threshold with pre+PM errors <= PM errors at every point; the "
-                     "rule with the highest SDR", "threshold": cal.threshold,
-        "commit_rule": cal.rule, "soft_rule": "the weight cap with the fewest pooled "
-                                              "soft-mode errors (ties: the smaller cap)",
-        "soft_cap": cal.soft_cap}}
-    out = WEIGHTS_DIR / f"{name}.safetensors"
+    out = WEIGHTS_DIR / f"{name}{suffix}.safetensors"
+    cal = save_calibrated(loaded, out, shots=shots, noise=noise, progress=_say_eval)
+    shipped = load_weights(out)
     record = {"meta": meta, "shipped": str(out.relative_to(REPO_ROOT)), "raw": str(raw),
               "threshold": cal.threshold, "commit_rule": cal.rule, "soft_cap": cal.soft_cap,
-              "training": training, "rows": no_inf(cal.rows())}
+              "training": shipped.metadata["training"], "rows": no_inf(cal.rows())}
     write_json(RESULTS / f"predecoder_calibration_{name}{suffix}.json", record)
-    if suffix:   # a --quick calibration never overwrites a shipped model
+    if suffix:   # a --quick calibration never stays beside the shipped models
+        out.unlink()
         return
-    save_weights(out, loaded.net, preset=loaded.metadata.get("preset"), threshold=cal.threshold,
-                 rule=cal.rule, soft_cap=cal.soft_cap, training=training)
-    recipe = {"weights": out.name, "preset": loaded.metadata.get("preset"),
-              "receptive_field": loaded.config.receptive_field,
-              "widths": list(loaded.config.widths), "training": training,
+    recipe = {"weights": out.name, "preset": shipped.metadata.get("preset"),
+              "receptive_field": shipped.config.receptive_field,
+              "widths": list(shipped.config.widths), "training": shipped.metadata["training"],
               "hardware": {**meta["hardware"], "note": "trained on the CPU only (no GPU), one "
                            "torch thread per run, on this shared 2-core machine"},
               "retrain": _retrain_commands(raw, name, noise)}
-    out.with_suffix(".json").write_text(json.dumps(recipe, indent=2) + "\n")
+    write_text(out.with_suffix(".json"), json.dumps(recipe, indent=2) + "\n")
     print(f"shipped {out.relative_to(REPO_ROOT)}: hard logit > {cal.threshold} "
           f"({cal.rule}), soft cap {cal.soft_cap}")
 

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._meta import REPO_ROOT
+from bench._meta import REPO_ROOT, write_text
 
 BLOCK = re.compile(r"(<!-- (?P<kind>bench|cli):(?P<name>[\w.\-]*) -->\n)(?P<body>.*?)"
                    r"(<!-- /(?P=kind):(?P=name) -->)", re.DOTALL)
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 1
         return 0
-    args.readme.write_text(new)
+    write_text(args.readme, new)
     return 0
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._meta import REPO_ROOT, run_metadata, write_sidecar
+from bench._meta import REPO_ROOT, run_metadata, write_sidecar, write_text
 from pipelines import RoundSource, StreamConfig, WindowedDecoder, WindowWorker, run_stream
 from qec import (
     DecodeStats,
@@ -210,7 +210,7 @@ def write_markdown(ler: list[dict], thr: list[dict], scale: dict | None, path: P
                 f"{scale['window_latency_us_p99'] / 1e3:,.0f} ms, max backlog "
                 f"{scale['max_backlog_rounds']:,} rounds, kept up: "
                 f"{'yes' if scale['kept_up'] else 'no'}, N_par = {scale['n_par']:,}."]
-    path.write_text("\n".join(out) + "\n")
+    write_text(path, "\n".join(out) + "\n")
 
 
 def rewrite_markdown(json_path: Path) -> None:
@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    from pipelines._stream.ray_pool import local_cpus, ray_session
+    from pipelines._stream.ray_session import local_cpus, ray_session
 
     meta = run_metadata()
     shots = {5: 2000, 7: 1000} if args.quick else {5: 20000, 7: 8000}
@@ -244,12 +244,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = [sinter_csv_header()]
     for r, stats in zip(ler, rows):
         task = Task(distance=r["distance"], rounds=r["rounds"], noise=NoiseModel.uniform(P_LER))
-        lines += sinter_rows(stats.values(), circuit=task.circuit(), dem=task.dem(),
+        lines += sinter_rows(stats.values(), circuit=task.circuit(),
                              json_metadata={**task.metadata(), "n_com": r["distance"],
                                             "n_buf": r["distance"]})
-    (args.out / f"{stem}_ler.csv").write_text("\n".join(lines) + "\n")
+    write_text(args.out / f"{stem}_ler.csv", "\n".join(lines) + "\n")
     write_sidecar(args.out / f"{stem}_ler.csv", meta)
-    (args.out / f"{stem}.json").write_text(json.dumps(
+    write_text(args.out / f"{stem}.json", json.dumps(
         {"meta": meta, "ler": ler, "throughput": thr, "cli_scale": scale}, indent=1))
     write_markdown(ler, thr, scale, args.out / f"{stem}.md")
     return 0

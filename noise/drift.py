@@ -14,6 +14,7 @@ import numpy as np
 from noise.estimate import NoiseEstimate, count_parities, estimate_from_counts
 from noise.moments import ParityCounts
 from noise.structure import NoiseStructure
+from qec import InputError
 
 
 class SlidingWindowEstimator:
@@ -40,7 +41,7 @@ class SlidingWindowEstimator:
                  method: str = "mechanisms", backend: str = "numpy", device: str = "cpu") -> None:
         if isinstance(window_shots, bool) or not isinstance(window_shots, (int, np.integer)) \
                 or window_shots < 1:
-            raise ValueError(f"window_shots={window_shots!r} must be an integer >= 1")
+            raise InputError(f"window_shots={window_shots!r} must be an integer >= 1")
         self.structure = structure
         self.window_shots = int(window_shots)
         self.method = method

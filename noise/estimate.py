@@ -42,6 +42,7 @@ import numpy as np
 
 from noise.moments import ParityAccumulator, ParityCounts
 from noise.structure import MAX_SYMPTOM, NoiseStructure
+from qec import InputError
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,9 @@ class NoiseEstimate:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r} must be one of {', '.join(METHODS)}")
+            raise InputError(f"method={self.method!r} must be one of {', '.join(METHODS)}")
         if self.edge_prob.shape != (self.structure.num_edges,):
-            raise ValueError(f"edge_prob has shape {self.edge_prob.shape}; expected "
+            raise InputError(f"edge_prob has shape {self.edge_prob.shape}; expected "
                              f"({self.structure.num_edges},)")
 
 
@@ -96,7 +97,7 @@ def count_parities(
     for chunk in chunks:
         dets = getattr(chunk, "dets", chunk)
         if dets.ndim != 2 or dets.shape[1] != width:
-            raise ValueError(f"samples have {dets.shape[-1]} bytes per shot (up to "
+            raise InputError(f"samples have {dets.shape[-1]} bytes per shot (up to "
                              f"{8 * dets.shape[-1]} detectors); the circuit has "
                              f"{structure.num_detectors} detectors ({width} bytes per shot)")
         acc.add(dets)
@@ -113,12 +114,12 @@ def estimate_from_counts(
         ValueError: fewer than ``min_shots`` shots, or an unknown method.
     """
     if method not in METHODS:
-        raise ValueError(f"method={method!r} must be one of {', '.join(METHODS)}")
+        raise InputError(f"method={method!r} must be one of {', '.join(METHODS)}")
     if counts.shots < min_shots:
-        raise ValueError(f"shots={counts.shots} is below min_shots={min_shots}: too few for a "
+        raise InputError(f"shots={counts.shots} is below min_shots={min_shots}: too few for a "
                          "stable estimate")
     if counts.subsets != structure.subsets:
-        raise ValueError("counts were taken over another structure's subsets")
+        raise InputError("counts were taken over another structure's subsets")
     mean = counts.mean()
     _warn_silent_detectors(mean[:structure.num_detectors])
     pairs = pairwise_edge_prob(mean, structure)

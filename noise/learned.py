@@ -31,7 +31,16 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from noise.structure import NoiseStructure
-from qec import Geometry, MatchingGraph, NoiseModel, Task, sample_detectors, unpack_bits
+from qec import (
+    Geometry,
+    InputError,
+    MatchingGraph,
+    NoiseModel,
+    Task,
+    atomic_path,
+    sample_detectors,
+    unpack_bits,
+)
 from qec.schedule import warmup_cosine
 
 _CHANNELS = (("reset_flip", 1), ("measure_flip", 1), ("gate1", 3), ("cnot", 15), ("idle", 3),
@@ -51,10 +60,10 @@ class LearnedConfig:
 
     def __post_init__(self) -> None:
         if not self.widths or any(w % self.groups for w in self.widths):
-            raise ValueError(f"widths={self.widths} must be non-empty multiples of "
+            raise InputError(f"widths={self.widths} must be non-empty multiples of "
                              f"groups={self.groups}")
         if not 0 < self.q_min < self.q_max < 1:
-            raise ValueError(f"q_min={self.q_min}, q_max={self.q_max} must satisfy "
+            raise InputError(f"q_min={self.q_min}, q_max={self.q_max} must satisfy "
                              "0 < q_min < q_max < 1")
 
 
@@ -74,15 +83,15 @@ class LearnedTrainConfig:
 
     def __post_init__(self) -> None:
         if self.distance < 3 or self.distance % 2 == 0:
-            raise ValueError(f"distance={self.distance} must be an odd integer >= 3")
+            raise InputError(f"distance={self.distance} must be an odd integer >= 3")
         for name in ("shots_per_model", "steps"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+                raise InputError(f"{name}={getattr(self, name)} must be >= 1")
         if not (self.max_seconds > 0 and self.lr > 0 and self.jitter >= 0 and self.seed >= 0):
-            raise ValueError(f"max_seconds={self.max_seconds} and lr={self.lr} must be > 0, "
+            raise InputError(f"max_seconds={self.max_seconds} and lr={self.lr} must be > 0, "
                              f"jitter={self.jitter} and seed={self.seed} >= 0")
         if not 0 < self.p_low <= self.p_high < 0.5:
-            raise ValueError(f"p_low={self.p_low}, p_high={self.p_high} must satisfy "
+            raise InputError(f"p_low={self.p_low}, p_high={self.p_high} must satisfy "
                              "0 < p_low <= p_high < 0.5")
 
 
@@ -104,7 +113,7 @@ def noise_of(params: np.ndarray, *, name: str = "learned") -> NoiseModel:
     """The :class:`qec.NoiseModel` with global parameters ``params`` (K,)."""
     params = np.asarray(params, dtype=float)
     if params.shape != (NUM_PARAMS,):
-        raise ValueError(f"params has shape {params.shape}; expected ({NUM_PARAMS},)")
+        raise InputError(f"params has shape {params.shape}; expected ({NUM_PARAMS},)")
     kw, k = {}, 0
     for field_name, n in _CHANNELS:
         kw[field_name] = float(params[k]) if n == 1 else tuple(params[k:k + n].tolist())
@@ -133,7 +142,7 @@ def encode_rounds(dets_bit_packed: np.ndarray, geometry: Geometry) -> np.ndarray
     grid = geometry.to_grid(unpack_bits(dets_bit_packed, geometry.num_detectors))  # (S,T,H,W)
     t = max(1, geometry.shape[0] // 2 - 1)
     if t + 1 >= geometry.shape[0] - 1:
-        raise ValueError(f"rounds={geometry.rounds} leaves no two bulk rounds; need >= 3")
+        raise InputError(f"rounds={geometry.rounds} leaves no two bulk rounds; need >= 3")
     x_mask = (geometry.x_present).astype(np.uint8)
     z_mask = geometry.z_present.astype(np.uint8)
     pair = grid[:, t:t + 2]  # (S, 2, H, W)
@@ -272,7 +281,7 @@ def predict_noise(result_state: dict, config: LearnedConfig, chunks, geometry: G
                 total += model.shot_logits(x).sum(dim=0)
                 shots += x.shape[0]
     if shots == 0:
-        raise ValueError("chunks held no shots")
+        raise InputError("chunks held no shots")
     q = bounded_probs(total / shots, config).numpy().astype(float)
     return noise_of(q), shots
 
@@ -281,8 +290,9 @@ def save_result(result: LearnedTrainResult, path) -> None:
     """safetensors (never pickle), float16 weights, configs in the metadata."""
     from safetensors.torch import save_file
 
-    save_file({k: v.half().contiguous() for k, v in result.state.items()}, str(path),
-              metadata=result.metadata())
+    with atomic_path(path) as tmp:
+        save_file({k: v.half().contiguous() for k, v in result.state.items()}, str(tmp),
+                  metadata=result.metadata())
 
 
 def load_result(path) -> tuple[dict, LearnedConfig]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qec import check_packed, pack_bits, unpack_bits
+from qec import InputError, check_packed, pack_bits, unpack_bits
 
 _ROW_BLOCK = 8192  # subsets per gather: bounds the temporary to ~_ROW_BLOCK x words x 8 bytes
 BACKENDS = ("numpy", "torch")
@@ -47,12 +47,12 @@ class ParityCounts:
 
     def __add__(self, other: ParityCounts) -> ParityCounts:
         if other.subsets is not self.subsets and other.subsets != self.subsets:
-            raise ValueError("cannot add ParityCounts over different subsets")
+            raise InputError("cannot add ParityCounts over different subsets")
         return ParityCounts(self.shots + other.shots, self.subsets, self.odd + other.odd)
 
     def __sub__(self, other: ParityCounts) -> ParityCounts:
         if other.subsets is not self.subsets and other.subsets != self.subsets:
-            raise ValueError("cannot subtract ParityCounts over different subsets")
+            raise InputError("cannot subtract ParityCounts over different subsets")
         return ParityCounts(self.shots - other.shots, self.subsets, self.odd - other.odd)
 
 
@@ -89,16 +89,16 @@ class ParityAccumulator:
     def __init__(self, *, subsets: tuple[tuple[int, ...], ...], num_detectors: int,
                  backend: str = "numpy", device: str = "cpu") -> None:
         if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r} must be one of {', '.join(BACKENDS)}")
+            raise InputError(f"backend={backend!r} must be one of {', '.join(BACKENDS)}")
         if not subsets:
-            raise ValueError("subsets=() must list at least one subset")
+            raise InputError("subsets=() must list at least one subset")
         self.subsets = subsets
         self.num_detectors = num_detectors
         self.backend = backend
         self.device = device
         self.index = subset_matrix(subsets, num_detectors)
         if self.index[:, 0].max() >= num_detectors:
-            raise ValueError(f"a subset names detector {int(self.index.max())}; "
+            raise InputError(f"a subset names detector {int(self.index.max())}; "
                              f"only {num_detectors} detectors exist")
         self.shots = 0
         self.odd = np.zeros(len(subsets), dtype=np.int64)

@@ -15,7 +15,7 @@ import stim
 
 from noise.estimate import NoiseEstimate
 from noise.structure import NoiseStructure
-from qec import MatchingGraph
+from qec import InputError, MatchingGraph
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def clamp_probabilities(
         [0.01, 1e-06, 0.499999, 1e-06]
     """
     if not 0 < p_min < 0.5 - eps or not 0 < eps < 0.5:
-        raise ValueError(f"p_min={p_min}, eps={eps} must satisfy 0 < p_min < 0.5 - eps")
+        raise InputError(f"p_min={p_min}, eps={eps} must satisfy 0 < p_min < 0.5 - eps")
     prob = np.asarray(prob, dtype=float)
     nan = np.isnan(prob)
     low = prob < p_min
@@ -73,15 +73,15 @@ def matching_dem(
         True
     """
     if edges not in ("pairwise", "estimate"):
-        raise ValueError(f"edges={edges!r} must be 'pairwise' or 'estimate'")
+        raise InputError(f"edges={edges!r} must be 'pairwise' or 'estimate'")
     if not correlated:
         chosen = estimate.pair_prob if edges == "pairwise" else estimate.edge_prob
         if chosen is None:
-            raise ValueError("this estimate carries no pair_prob; use edges='estimate'")
+            raise InputError("this estimate carries no pair_prob; use edges='estimate'")
         prob = clamp_probabilities(chosen, p_min=p_min, eps=eps)
         return estimate.structure.graph.to_dem(prob)
     if estimate.mechanism_prob is None:
-        raise ValueError(f"correlated matching needs mechanism probabilities; method="
+        raise InputError(f"correlated matching needs mechanism probabilities; method="
                          f"{estimate.method!r} gives edges only (use method='mechanisms')")
     prob = clamp_probabilities(estimate.mechanism_prob, p_min=p_min, eps=eps,
                                what="mechanism probabilities")
@@ -101,7 +101,7 @@ def with_mechanism_probabilities(
         else:
             out.append(inst)
     if k != len(prob):
-        raise ValueError(f"prob has {len(prob)} entries; the DEM has {k} error mechanisms")
+        raise InputError(f"prob has {len(prob)} entries; the DEM has {k} error mechanisms")
     return out
 
 
@@ -117,7 +117,7 @@ def uniform_dem(
         [[0.25], [0.25]]
     """
     if not 0 < p < 0.5:
-        raise ValueError(f"p={p} must be in (0, 0.5)")
+        raise InputError(f"p={p} must be in (0, 0.5)")
     if correlated:
         return with_mechanism_probabilities(structure.dem, np.full(len(structure.mech_symptom), p))
     return structure.graph.to_dem(np.full(structure.num_edges, p))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qec import DEFAULT_CHUNK_SHOTS
+from qec import DEFAULT_CHUNK_SHOTS, InputError
 from qec.sample_io import SAMPLE_FORMATS, read_sample_file
 
 __all__ = ["SAMPLE_FORMATS", "read_detector_chunks"]
@@ -29,7 +29,7 @@ def read_detector_chunks(
     shot (stim's ``append_observables``); they are dropped.
     """
     if not Path(path).is_file():
-        raise ValueError(f"samples file {str(path)!r} does not exist")
+        raise InputError(f"samples file {str(path)!r} does not exist")
     dets = read_sample_file(path, format=sample_format, num_detectors=num_detectors,
                             num_observables=num_observables).dets[:max_shots]
     for start in range(0, dets.shape[0], chunk_shots):

@@ -22,7 +22,7 @@ from noise.estimate import estimate_noise
 from noise.reweight import matching_dem, uniform_dem
 from noise.structure import NoiseStructure
 from noise.weights_file import load_noise_weights
-from qec import MatchingGraph, Task, sample_detectors
+from qec import InputError, MatchingGraph, Task, sample_detectors
 
 WEIGHTS_CHOICES = ("true", "learned", "uniform")
 DEFAULT_LEARN_SHOTS = 1_000_000
@@ -61,7 +61,7 @@ def task_dem_factory(
             p=float(np.mean(graph.error_prob if correlated else graph.edge_prob)))
     if name == "learned":
         if learn_shots < 1000:
-            raise ValueError(f"learn_shots={learn_shots} must be >= 1000")
+            raise InputError(f"learn_shots={learn_shots} must be >= 1000")
         cache: dict = {}
 
         def learned(correlated: bool) -> stim.DetectorErrorModel:
@@ -73,9 +73,9 @@ def task_dem_factory(
             return matching_dem(cache["est"], correlated=correlated)
         return learned
     if not Path(name).is_file():
-        raise ValueError(f"weights={name!r} must be one of {', '.join(WEIGHTS_CHOICES)} or an "
+        raise InputError(f"weights={name!r} must be one of {', '.join(WEIGHTS_CHOICES)} or an "
                          "existing weights.json file")
     file = load_noise_weights(name)
-    file.check_detectors(task.circuit().num_detectors, what=f"d={task.distance} "
-                         f"rounds={task.rounds} basis={task.basis}")
+    file.check_matches(NoiseStructure.from_task(task), what=f"the task (d={task.distance}, "
+                       f"rounds={task.rounds}, basis={task.basis})")
     return lambda correlated: file.dem(correlated=correlated)

@@ -27,7 +27,7 @@ import stim
 
 from noise.estimate import METHODS, NoiseEstimate
 from noise.reweight import DEFAULT_P_MIN, clamp_probabilities
-from qec import MatchingGraph
+from qec import InputError, MatchingGraph, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +53,21 @@ class NoiseWeights:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r} must be one of {', '.join(METHODS)}")
+            raise InputError(f"method={self.method!r} must be one of {', '.join(METHODS)}")
         if self.edges.ndim != 2 or self.edges.shape[1] != 3:
-            raise ValueError(f"edges has shape {self.edges.shape}; expected (E, 3)")
+            raise InputError(f"edges has shape {self.edges.shape}; expected (E, 3)")
         if self.edge_prob.shape != (self.edges.shape[0],):
-            raise ValueError(f"edge_prob has {self.edge_prob.size} entries for "
+            raise InputError(f"edge_prob has {self.edge_prob.size} entries for "
                              f"{self.edges.shape[0]} edges")
         if self.edges.size and (self.edges[:, :2].max() >= self.num_detectors):
-            raise ValueError(f"an edge names detector {int(self.edges[:, :2].max())}; "
+            raise InputError(f"an edge names detector {int(self.edges[:, :2].max())}; "
                              f"num_detectors={self.num_detectors}")
         if self.pair_prob is not None and self.pair_prob.shape != self.edge_prob.shape:
-            raise ValueError(f"pair_prob has {self.pair_prob.size} entries for "
+            raise InputError(f"pair_prob has {self.pair_prob.size} entries for "
                              f"{self.edges.shape[0]} edges")
         if (self.mechanisms is None) != (self.mechanism_prob is None) or (
                 self.mechanisms is not None and len(self.mechanisms) != len(self.mechanism_prob)):
-            raise ValueError("mechanisms and mechanism_prob must both be given, equally long")
+            raise InputError("mechanisms and mechanism_prob must both be given, equally long")
 
     @classmethod
     def from_estimate(cls, est: NoiseEstimate, *, source: dict | None = None) -> NoiseWeights:
@@ -81,18 +81,33 @@ class NoiseWeights:
                    est.structure.fingerprint, edges, np.asarray(est.edge_prob, dtype=float),
                    mechanisms, est.mechanism_prob, dict(source or {}), est.pair_prob)
 
-    def check_detectors(self, num_detectors: int, *, what: str = "the circuit") -> None:
-        """Raise ValueError naming both counts when they differ."""
-        if num_detectors != self.num_detectors:
-            raise ValueError(f"weights file has num_detectors={self.num_detectors} but {what} "
-                             f"has {num_detectors} detectors")
+    def check_matches(self, structure, *, what: str) -> None:
+        """Refuse a file learned for another circuit: its structure fingerprint, detector and
+        observable counts and edge set (with observable masks) must be ``structure``'s
+        (a :class:`noise.NoiseStructure`); the message names both fingerprints."""
+        graph = structure.graph
+        if (self.num_detectors, self.num_observables) != (graph.num_detectors,
+                                                          graph.num_observables):
+            raise InputError(f"the weights file has {self.num_detectors} detectors and "
+                             f"{self.num_observables} observables but {what} has "
+                             f"{graph.num_detectors} and {graph.num_observables}")
+        if self.structure_fingerprint != structure.fingerprint:
+            raise InputError(f"the weights file was learned for structure "
+                             f"{self.structure_fingerprint}, but {what} has structure "
+                             f"{structure.fingerprint} (another basis, layout or noise "
+                             "structure); learn weights for this task")
+        ours = set(map(tuple, np.column_stack([graph.edge_dets, graph.edge_obs]).tolist()))
+        if set(map(tuple, self.edges.tolist())) != ours:
+            raise InputError(f"the weights file's edges (and observable masks) are not those "
+                             f"of {what}, although the fingerprints agree: it was edited or "
+                             "corrupted")
 
     def dem(self, *, correlated: bool = False, p_min: float = DEFAULT_P_MIN
             ) -> stim.DetectorErrorModel:
         """A matching DEM with the (clamped) probabilities of this file."""
         if correlated:
             if self.mechanisms is None:
-                raise ValueError(f"weights file method={self.method!r} has no mechanisms; "
+                raise InputError(f"weights file method={self.method!r} has no mechanisms; "
                                  "correlated matching needs method='mechanisms'")
             prob = clamp_probabilities(self.mechanism_prob, p_min=p_min,
                                        what="mechanism probabilities")
@@ -123,7 +138,7 @@ class NoiseWeights:
     @classmethod
     def from_json(cls, obj: dict) -> NoiseWeights:
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} file (format={obj.get('format')!r})"
+            raise InputError(f"not a {FORMAT} file (format={obj.get('format')!r})"
                              if isinstance(obj, dict) else f"not a {FORMAT} file")
         try:
             mech = obj.get("mechanisms")
@@ -135,12 +150,15 @@ class NoiseWeights:
                        dict(obj.get("source", {})),
                        None if obj.get("pair_prob") is None else _array(obj["pair_prob"]))
         except KeyError as exc:
-            raise ValueError(f"weights file lacks field {exc.args[0]!r}") from exc
+            raise InputError(f"weights file lacks field {exc.args[0]!r}") from exc
+        except (TypeError, ValueError) as exc:   # a field of the wrong kind or shape
+            raise InputError(f"weights file has a malformed field: "
+                             f"{' '.join(str(exc).split())}") from exc
 
 
 def save_noise_weights(weights: NoiseWeights, path: str | Path) -> None:
     """Write ``weights`` as JSON (NaN estimates as null)."""
-    Path(path).write_text(json.dumps(weights.to_json()) + "\n")
+    atomic_write(path, json.dumps(weights.to_json()) + "\n")
 
 
 def load_noise_weights(path: str | Path) -> NoiseWeights:
@@ -148,11 +166,14 @@ def load_noise_weights(path: str | Path) -> NoiseWeights:
     try:
         obj = json.loads(Path(path).read_text())
     except OSError as exc:
-        raise ValueError(f"weights file {str(path)!r} cannot be read: {exc.strerror}") from exc
+        raise InputError(f"weights file {str(path)!r} cannot be read: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
-        raise ValueError(f"weights file {str(path)!r} is not JSON: {exc.msg} at line "
+        raise InputError(f"weights file {str(path)!r} is not JSON: {exc.msg} at line "
                          f"{exc.lineno}") from exc
-    return NoiseWeights.from_json(obj)
+    try:
+        return NoiseWeights.from_json(obj)
+    except InputError as exc:
+        raise InputError(f"weights file {str(path)!r}: {exc}") from exc
 
 
 def _floats(values: np.ndarray) -> list:

@@ -21,12 +21,15 @@ import torch
 
 from predecoder.evaluate import Evaluation, evaluate, hard_policies
 from predecoder.inference import COMMIT_RULES, CommitPolicy
-from qec import NoiseModel, Task
+from qec import InputError, NoiseModel, Task
 
 CALIBRATION_SEED = 2_000_003
 THRESHOLDS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 30.0)
 SOFT_CAPS = (4.0, 6.0, 8.0, 12.0)
 POINTS = ((5, 0.003), (5, 0.006), (9, 0.003), (9, 0.006))
+# si1000's threshold is lower: calibrate it where it is used
+POINTS_BY_NOISE = {"uniform": POINTS, "stim": POINTS,
+                   "si1000": ((5, 0.002), (5, 0.003), (9, 0.002), (9, 0.003))}
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,34 @@ def calibrate(net: torch.nn.Module, *, shots: int, points=POINTS, bases=("X", "Z
                        evaluations=tuple(evals))
 
 
+def calibrated_record(cal: Calibration, *, shots: int, noise: str, points) -> dict:
+    """What a calibrated weights file says about its calibration (its training record's
+    ``calibration`` entry)."""
+    return {"shots_per_point": shots, "noise": noise, "seed": CALIBRATION_SEED,
+            "points": [list(p) for p in points], "bases": ["X", "Z"],
+            "hard_rule": "lowest threshold with pre+PM errors <= PM errors at every point; "
+                         "the rule with the highest SDR", "threshold": cal.threshold,
+            "commit_rule": cal.rule, "soft_rule": "the weight cap with the fewest pooled "
+                                                  "soft-mode errors (ties: the smaller cap)",
+            "soft_cap": cal.soft_cap}
+
+
+def save_calibrated(loaded, path, *, shots: int, noise: str | None = None,
+                    progress=None) -> Calibration:
+    """Calibrate ``loaded`` (a ``predecoder.LoadedModel``) on held-out shots of ``noise``
+    (default: the family it was trained on) and write the calibrated weights to ``path``."""
+    from predecoder.weights import save_weights
+
+    noise = noise or loaded.noise_family or "uniform"
+    points = POINTS_BY_NOISE[noise]
+    cal = calibrate(loaded.net, shots=shots, noise=noise, points=points, progress=progress)
+    training = {**(loaded.metadata.get("training") or {}),
+                "calibration": calibrated_record(cal, shots=shots, noise=noise, points=points)}
+    save_weights(path, loaded.net, preset=loaded.metadata.get("preset"), threshold=cal.threshold,
+                 rule=cal.rule, soft_cap=cal.soft_cap, training=training, calibrated=True)
+    return cal
+
+
 def _pick_hard(evals: list[Evaluation], thresholds, rules) -> tuple[float, str]:
     best: tuple[float, float, str] | None = None     # (sdr, -threshold, rule)
     for rule in rules:
@@ -79,7 +110,7 @@ def _pick_hard(evals: list[Evaluation], thresholds, rules) -> tuple[float, str]:
                     best = (sdr, -t, rule)
                 break
     if best is None:
-        raise ValueError(f"thresholds={tuple(thresholds)}: none keeps pre+PM at or below PM; "
+        raise InputError(f"thresholds={tuple(thresholds)}: none keeps pre+PM at or below PM; "
                          "include one above every logit (e.g. 30) so committing nothing is "
                          "an option")
     return -best[1], best[2]

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qec import BOUNDARY, Geometry, MatchingGraph, Task
+from qec import BOUNDARY, Geometry, InputError, MatchingGraph, Task
 
 # (dt, drow, dcol) from the anchor (the smaller (t, row, col) endpoint) to the other endpoint.
 EDGE_OFFSETS: tuple[tuple[int, int, int], ...] = (
@@ -97,7 +97,7 @@ class EdgeLayout:
     def build(cls, geometry: Geometry, graph: MatchingGraph) -> EdgeLayout:
         """Classify every edge; raise on an unknown offset or a slot collision."""
         if graph.num_detectors != geometry.num_detectors:
-            raise ValueError(f"graph has {graph.num_detectors} detectors but the geometry has "
+            raise InputError(f"graph has {graph.num_detectors} detectors but the geometry has "
                              f"{geometry.num_detectors}; build both from the same circuit")
         cells = np.stack([geometry.det_round, geometry.det_row, geometry.det_col], axis=1)
         edge_class, edge_cell = _classify(graph.edge_dets, cells)
@@ -106,7 +106,7 @@ class EdgeLayout:
         slots, counts = np.unique(edge_slot, return_counts=True)
         if np.any(counts > 1):
             e = np.flatnonzero(edge_slot == slots[counts > 1][0])
-            raise ValueError(f"edges {e.tolist()} ({graph.edge_dets[e].tolist()}) collide in "
+            raise InputError(f"edges {e.tolist()} ({graph.edge_dets[e].tolist()}) collide in "
                              f"class {EDGE_CLASSES[edge_class[e[0]]]} at cell "
                              f"{edge_cell[e[0]].tolist()}")
         valid = np.zeros(NUM_CLASSES * t * h * w, dtype=bool)
@@ -118,7 +118,7 @@ class EdgeLayout:
         """(S, E) 0/1 edges -> (S, K, T, H, W) uint8 slot labels (0 at invalid slots)."""
         edges = np.asarray(edges)
         if edges.ndim != 2 or edges.shape[1] != self.num_edges:
-            raise ValueError(f"edges has shape {edges.shape}; expected (shots, {self.num_edges})")
+            raise InputError(f"edges has shape {edges.shape}; expected (shots, {self.num_edges})")
         out = np.zeros((edges.shape[0], self.valid.size), dtype=np.uint8)
         out[:, self.edge_slot] = edges
         return out.reshape(edges.shape[0], *self.valid.shape)
@@ -127,7 +127,7 @@ class EdgeLayout:
         """(S, K, T, H, W) slot values -> (S, E) in the graph's edge order."""
         volume = np.asarray(volume)
         if volume.shape[1:] != self.valid.shape:
-            raise ValueError(f"volume has shape {volume.shape}; expected "
+            raise InputError(f"volume has shape {volume.shape}; expected "
                              f"(shots, {', '.join(map(str, self.valid.shape))})")
         return volume.reshape(volume.shape[0], -1)[:, self.edge_slot]
 
@@ -145,7 +145,7 @@ def _classify(edge_dets: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.
         anchor, other = min(ca, cb), max(ca, cb)
         offset = tuple(o - x for o, x in zip(other, anchor))
         if offset not in lookup:
-            raise ValueError(f"edge {e} between detectors {a} and {b} has offset "
+            raise InputError(f"edge {e} between detectors {a} and {b} has offset "
                              f"(dt, drow, dcol)={offset}, not in the class table {EDGE_OFFSETS}")
         edge_class[e], edge_cell[e] = lookup[offset], anchor
     return edge_class, edge_cell

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qec import Geometry
+from qec import Geometry, InputError
 
 IN_CHANNELS = 4
 CHANNELS = ("events", "detector_present", "x_stabilizer", "z_stabilizer")
@@ -48,7 +48,7 @@ def encode(dets, geometry: Geometry, *, device=None):
     if not isinstance(dets, torch.Tensor):
         dets = torch.from_numpy(np.ascontiguousarray(dets))
     if dets.ndim != 2 or dets.shape[1] != geometry.num_detectors:
-        raise ValueError(f"dets has shape {tuple(dets.shape)}; expected "
+        raise InputError(f"dets has shape {tuple(dets.shape)}; expected "
                          f"(shots, {geometry.num_detectors})")
     device = dets.device if device is None else torch.device(device)
     dets = dets.to(device)

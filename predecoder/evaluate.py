@@ -33,6 +33,7 @@ from predecoder.edges import EdgeLayout
 from predecoder.inference import CommitPolicy, corrections, shot_logits
 from qec import (
     BlossomMatcher,
+    InputError,
     MatchingDecoder,
     PairedCounts,
     StageStats,
@@ -115,7 +116,7 @@ class Evaluation:
         for p in self.points:
             if p.policy == policy:
                 return p
-        raise ValueError(f"policy {policy.describe()} was not evaluated")
+        raise InputError(f"policy {policy.describe()} was not evaluated")
 
     def sdr(self, p: CommitPoint) -> float:
         """Detection-event density before / after the pre-decoder (inf if none left)."""
@@ -125,7 +126,7 @@ class Evaluation:
         """Shots only ``a`` / only ``b`` got wrong (exact McNemar via ``.p_value``)."""
         for name in (a, b):
             if name not in self.wrong:
-                raise ValueError(f"decoder {name!r} was not evaluated; have "
+                raise InputError(f"decoder {name!r} was not evaluated; have "
                                  f"{', '.join(self.wrong)}")
         return PairedCounts.of(a, self.wrong[a], b, self.wrong[b])
 

@@ -38,7 +38,7 @@ import torch
 
 from predecoder.edges import EdgeLayout
 from predecoder.encoding import encode
-from qec import SparseEdgeWeights
+from qec import InputError, SparseEdgeWeights
 
 COMMIT_RULES = ("threshold", "supported")
 MODES = ("hard", "soft")
@@ -69,15 +69,15 @@ class CommitPolicy:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"mode={self.mode!r} must be one of {', '.join(MODES)}")
+            raise InputError(f"mode={self.mode!r} must be one of {', '.join(MODES)}")
         if self.rule not in COMMIT_RULES:
-            raise ValueError(f"rule={self.rule!r} must be one of {', '.join(COMMIT_RULES)}")
+            raise InputError(f"rule={self.rule!r} must be one of {', '.join(COMMIT_RULES)}")
         if not math.isfinite(self.threshold):
-            raise ValueError(f"threshold={self.threshold} must be a finite logit")
+            raise InputError(f"threshold={self.threshold} must be a finite logit")
         if not (math.isfinite(self.cap) and self.cap > 0):
-            raise ValueError(f"cap={self.cap} must be a finite weight > 0")
+            raise InputError(f"cap={self.cap} must be a finite weight > 0")
         if self.mode == "soft" and (self.threshold != 0 or self.rule != "threshold"):
-            raise ValueError(f"soft mode commits logit > 0 under rule 'threshold'; got "
+            raise InputError(f"soft mode commits logit > 0 under rule 'threshold'; got "
                              f"threshold={self.threshold}, rule={self.rule!r}")
 
     @classmethod
@@ -132,7 +132,7 @@ def volume_logits(net: torch.nn.Module, x: torch.Tensor, *,
     if tile is None:
         return net(x)
     if len(tile) != 3 or min(tile) < 1:
-        raise ValueError(f"tile={tile} must be three ints >= 1 (t, h, w)")
+        raise InputError(f"tile={tile} must be three ints >= 1 (t, h, w)")
     halo = net.config.halo
     dims = x.shape[2:]
     out = torch.empty((x.shape[0], net.config.num_classes, *dims), dtype=x.dtype,
@@ -159,7 +159,7 @@ def commit(edge_logit: torch.Tensor, dets: torch.Tensor, layout: EdgeLayout, *,
            threshold: float, rule: str = "threshold") -> torch.Tensor:
     """(S, E) logits -> (S, E) bool committed edges under ``rule`` (:data:`COMMIT_RULES`)."""
     if rule not in COMMIT_RULES:
-        raise ValueError(f"rule={rule!r} must be one of {', '.join(COMMIT_RULES)}")
+        raise InputError(f"rule={rule!r} must be one of {', '.join(COMMIT_RULES)}")
     chosen = edge_logit > threshold
     if rule == "supported":
         a, b = _endpoints(layout, dets.device)
@@ -226,7 +226,7 @@ def corrections(edge_logit: torch.Tensor, dets: torch.Tensor, layout: EdgeLayout
     model file), which would otherwise commit nothing and decode silently as the matcher alone.
     """
     if not bool(torch.isfinite(edge_logit).all()):
-        raise ValueError("the pre-decoder produced non-finite logits (NaN or inf): the model "
+        raise InputError("the pre-decoder produced non-finite logits (NaN or inf): the model "
                          "file's weights are corrupt")
     with torch.inference_mode():
         edges = commit(edge_logit, dets, layout, threshold=policy.threshold, rule=policy.rule)

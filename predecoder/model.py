@@ -24,8 +24,10 @@ from torch import nn
 
 from predecoder.edges import NUM_CLASSES
 from predecoder.encoding import IN_CHANNELS
+from qec import InputError, InputTypeError
 
 ACTIVATIONS = ("gelu", "relu", "silu")
+MAX_WIDTH, MAX_LAYERS, MAX_KERNEL = 4096, 64, 9
 
 
 @dataclass(frozen=True)
@@ -47,16 +49,23 @@ class ModelConfig:
     activation: str = "gelu"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-        if not self.widths or any(w < 1 for w in self.widths):
-            raise ValueError(f"widths={self.widths} must be a non-empty tuple of ints >= 1")
-        if self.kernel < 3 or self.kernel % 2 == 0:
-            raise ValueError(f"kernel={self.kernel} must be an odd integer >= 3")
+        if not isinstance(self.widths, (tuple, list)) or not all(
+                isinstance(w, int) and not isinstance(w, bool) for w in self.widths):
+            raise InputTypeError(f"widths={self.widths!r} must be a sequence of integers")
+        object.__setattr__(self, "widths", tuple(self.widths))
+        if not 1 <= len(self.widths) < MAX_LAYERS or not all(
+                1 <= w <= MAX_WIDTH for w in self.widths):
+            raise InputError(f"widths={self.widths} must hold 1 to {MAX_LAYERS - 1} integers in "
+                             f"[1, {MAX_WIDTH}]")
+        if not isinstance(self.kernel, int) or not 3 <= self.kernel <= MAX_KERNEL \
+                or self.kernel % 2 == 0:
+            raise InputError(f"kernel={self.kernel!r} must be an odd integer in [3, "
+                             f"{MAX_KERNEL}]")
         if self.in_channels < 1 or self.num_classes < 1:
-            raise ValueError(f"in_channels={self.in_channels} and num_classes="
+            raise InputError(f"in_channels={self.in_channels} and num_classes="
                              f"{self.num_classes} must be >= 1")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r} must be one of "
+            raise InputError(f"activation={self.activation!r} must be one of "
                              f"{', '.join(ACTIVATIONS)}")
 
     @property
@@ -72,6 +81,15 @@ class ModelConfig:
     def halo(self) -> int:
         """(R - 1) / 2: context each side that a tile needs for exact output."""
         return (self.receptive_field - 1) // 2
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The state-dict shape of every parameter of :class:`PreDecoderNet` (no allocation)."""
+        k, chans = self.kernel, (self.in_channels, *self.widths, self.num_classes)
+        shapes = {}
+        for i, (c_in, c_out) in enumerate(zip(chans, chans[1:])):
+            shapes[f"layers.{2 * i}.weight"] = (c_out, c_in, k, k, k)
+            shapes[f"layers.{2 * i}.bias"] = (c_out,)
+        return shapes
 
     def to_dict(self) -> dict:
         return {**asdict(self), "widths": list(self.widths)}
@@ -107,7 +125,7 @@ class PreDecoderNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5 or x.shape[1] != self.config.in_channels:
-            raise ValueError(f"input has shape {tuple(x.shape)}; expected (B, "
+            raise InputError(f"input has shape {tuple(x.shape)}; expected (B, "
                              f"{self.config.in_channels}, T, H, W)")
         return self.layers(x)                                  # (B, K, T, H, W)
 

@@ -27,6 +27,7 @@ Examples:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from collections.abc import Callable
@@ -43,7 +44,7 @@ from predecoder.evaluate import evaluate
 from predecoder.inference import DEFAULT_SOFT_CAP, CommitPolicy, labels_from_errors
 from predecoder.model import PRESETS, ModelConfig, PreDecoderNet
 from predecoder.weights import load_weights, read_file, save_weights
-from qec import NOISE_NAMES, NoiseModel, Task, sample_dem, unpack_bits
+from qec import NOISE_NAMES, InputError, NoiseModel, Task, append_text, sample_dem, unpack_bits
 from qec.schedule import warmup_cosine
 
 ProgressFn = Callable[[dict], None]
@@ -83,27 +84,27 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
-            raise ValueError(f"preset={self.preset!r} must be one of {', '.join(PRESETS)}")
+            raise InputError(f"preset={self.preset!r} must be one of {', '.join(PRESETS)}")
         if self.noise not in NOISE_NAMES:
-            raise ValueError(f"noise={self.noise!r} must be one of {', '.join(NOISE_NAMES)}")
+            raise InputError(f"noise={self.noise!r} must be one of {', '.join(NOISE_NAMES)}")
         for name in ("steps", "batch", "steps_per_draw", "num_p", "eval_shots", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+                raise InputError(f"{name}={getattr(self, name)} must be >= 1")
         if not 0 < self.p_min <= self.p_max < 0.5:
-            raise ValueError(f"p_min={self.p_min}, p_max={self.p_max} must satisfy "
+            raise InputError(f"p_min={self.p_min}, p_max={self.p_max} must satisfy "
                              "0 < p_min <= p_max < 0.5")
         if self.lr <= 0 or self.warmup_steps < 0 or self.eval_every < 0:
-            raise ValueError(f"lr={self.lr} must be > 0, warmup_steps={self.warmup_steps} and "
+            raise InputError(f"lr={self.lr} must be > 0, warmup_steps={self.warmup_steps} and "
                              f"eval_every={self.eval_every} >= 0")
         object.__setattr__(self, "distances", tuple(int(d) for d in self.distances))
         if not self.distances or any(d < 3 or d % 2 == 0 for d in self.distances):
-            raise ValueError(f"distances={self.distances} must be odd integers >= 3")
+            raise InputError(f"distances={self.distances} must be odd integers >= 3")
         if not self.bases or any(b not in ("X", "Z") for b in self.bases):
-            raise ValueError(f"bases={self.bases} must be a non-empty subset of ('X', 'Z')")
+            raise InputError(f"bases={self.bases} must be a non-empty subset of ('X', 'Z')")
         if self.init_path is not None and not Path(self.init_path).is_file():
-            raise ValueError(f"init_path={self.init_path!r} does not exist")
+            raise InputError(f"init_path={self.init_path!r} does not exist")
         if self.snapshot_steps and self.snapshot_dir is None:
-            raise ValueError("snapshot_steps needs snapshot_dir")
+            raise InputError("snapshot_steps needs snapshot_dir")
 
     @property
     def model(self) -> ModelConfig:
@@ -283,16 +284,15 @@ def _held_out(net: torch.nn.Module, config: TrainConfig) -> dict:
 
 
 def _log(path: str | None, record: dict) -> None:
+    """Append one row to the training log CSV (atomically: never a torn line)."""
     if path is None:
         return
-    path_ = Path(path)
-    new = not path_.exists()
-    path_.parent.mkdir(parents=True, exist_ok=True)
-    with path_.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(record))
-        if new:
-            writer.writeheader()
-        writer.writerow(record)
+    line = io.StringIO()
+    writer = csv.DictWriter(line, fieldnames=list(record), lineterminator="\n")
+    if not Path(path).exists():
+        writer.writeheader()
+    writer.writerow(record)
+    append_text(path, line.getvalue())
 
 
 def save_checkpoint(path: str | Path, result: TrainResult, opt: torch.optim.Optimizer) -> None:
@@ -304,10 +304,8 @@ def save_checkpoint(path: str | Path, result: TrainResult, opt: torch.optim.Opti
             tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
     extra = {"checkpoint": {"train_config": result.config.to_dict(), "step": result.step,
                             "shots_seen": result.shots_seen, "seconds": result.seconds}}
-    tmp = Path(str(path) + ".tmp")
-    save_weights(tmp, result.net, preset=result.config.preset,
+    save_weights(path, result.net, preset=result.config.preset,
                  training=result.training_record(), extra_tensors=tensors, extra_metadata=extra)
-    tmp.replace(path)
 
 
 def _load_checkpoint(path: str | Path, net: torch.nn.Module, opt: torch.optim.Optimizer,
@@ -315,12 +313,12 @@ def _load_checkpoint(path: str | Path, net: torch.nn.Module, opt: torch.optim.Op
     tensors, meta = read_file(path)
     ckpt = meta.get("checkpoint")
     if ckpt is None:
-        raise ValueError(f"resume={str(path)!r} is a weights file without optimizer state")
+        raise InputError(f"resume={str(path)!r} is a weights file without optimizer state")
     saved = ckpt["train_config"]
     for key in ("preset", "noise", "batch", "steps_per_draw", "seed", "p_min", "p_max", "num_p",
                 "init_path"):
         if saved.get(key, "uniform" if key == "noise" else None) != getattr(config, key):
-            raise ValueError(f"resume={str(path)!r} was trained with {key}={saved[key]!r}; "
+            raise InputError(f"resume={str(path)!r} was trained with {key}={saved[key]!r}; "
                              f"this run has {key}={getattr(config, key)!r}")
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state = opt.state_dict()

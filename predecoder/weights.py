@@ -20,6 +20,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,7 @@ import torch
 
 from predecoder.inference import CommitPolicy
 from predecoder.model import PRESETS, ModelConfig, PreDecoderNet
+from qec import InputError, atomic_path
 
 FORMAT = "qecpipe-predecoder/1"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -48,6 +50,12 @@ class LoadedModel:
     soft_cap: float | None = None
 
     @property
+    def calibrated(self) -> bool:
+        """Whether the hard-mode threshold was calibrated (``qecpipe calibrate``)."""
+        return bool(self.metadata.get("threshold_calibrated",
+                                      "calibration" in (self.metadata.get("training") or {})))
+
+    @property
     def noise_family(self) -> str | None:
         """The noise family the model was trained on ('uniform', 'si1000', ...), if recorded."""
         return (self.metadata.get("training") or {}).get("noise")
@@ -57,9 +65,9 @@ class LoadedModel:
         if mode == "hard":
             return CommitPolicy.hard(self.threshold, self.rule)
         if mode != "soft":
-            raise ValueError(f"mode={mode!r} must be 'hard' or 'soft'")
+            raise InputError(f"mode={mode!r} must be 'hard' or 'soft'")
         if self.soft_cap is None:
-            raise ValueError(f"model file {str(self.path)!r} has no soft-mode metadata "
+            raise InputError(f"model file {str(self.path)!r} has no soft-mode metadata "
                              "('soft_cap'): it was saved for hard mode only; save it again "
                              "with a soft_cap (predecoder.save_weights) to use soft mode")
         return CommitPolicy.soft(self.soft_cap)
@@ -67,7 +75,7 @@ class LoadedModel:
 
 def weights_metadata(net: torch.nn.Module, *, preset: str | None, threshold: float,
                      rule: str = "threshold", soft_cap: float | None = None,
-                     training: dict | None = None) -> dict:
+                     training: dict | None = None, calibrated: bool = True) -> dict:
     """The JSON metadata of a weights file (architecture, commit rules, training record)."""
     from qec import __version__
 
@@ -78,6 +86,7 @@ def weights_metadata(net: torch.nn.Module, *, preset: str | None, threshold: flo
     meta = {"format": FORMAT, "preset": preset, "model": cfg.to_dict(),
             "receptive_field": cfg.receptive_field, "widths": list(cfg.widths),
             "threshold": float(threshold), "commit_rule": rule,
+            "threshold_calibrated": bool(calibrated),
             "package_version": __version__, "training": training or {}}
     if soft_cap is not None:
         meta["soft_cap"] = float(soft_cap)
@@ -88,61 +97,105 @@ def save_weights(path: str | Path, net: torch.nn.Module, *, preset: str | None =
                  threshold: float = 0.0, rule: str = "threshold",
                  soft_cap: float | None = None, training: dict | None = None,
                  extra_tensors: dict[str, torch.Tensor] | None = None,
-                 extra_metadata: dict | None = None) -> None:
+                 extra_metadata: dict | None = None, calibrated: bool = True) -> None:
     """Write ``net``'s weights (``model.*``) and metadata as one safetensors file."""
     from safetensors.torch import save_file
 
     meta = weights_metadata(net, preset=preset, threshold=threshold, rule=rule,
-                            soft_cap=soft_cap, training=training)
+                            soft_cap=soft_cap, training=training, calibrated=calibrated)
     meta.update(extra_metadata or {})
     tensors = {f"model.{k}": v.detach().to("cpu", torch.float32).contiguous()
                for k, v in net.state_dict().items()}
     tensors.update(extra_tensors or {})
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"qecpipe": json.dumps(meta, sort_keys=True)})
-    Path(path).chmod(0o644)   # safetensors writes 0600; weights are meant to be shipped/shared
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"qecpipe": json.dumps(meta, sort_keys=True)})
 
 
-def read_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """All tensors and the parsed metadata of a qecpipe safetensors file."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+def read_header(path: str | Path) -> tuple[dict, dict[str, tuple[int, ...]]]:
+    """The validated metadata and every tensor's shape of a qecpipe safetensors file, read
+    from its header alone (no tensor is loaded)."""
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
+    where = f"model file {str(path)!r}"
     if not path.is_file():
-        raise ValueError(f"weights_path={str(path)!r} does not exist")
+        raise InputError(f"{where} does not exist")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("qecpipe")
-        tensors = load_file(str(path))
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError) as exc:  # not a safetensors file: say so, not a traceback
-        raise ValueError(f"weights_path={str(path)!r} is not a safetensors file: {exc}") from exc
+        raise InputError(f"{where} is not a safetensors file: {exc}") from exc
     if raw is None:
-        raise ValueError(f"weights_path={str(path)!r} has no qecpipe metadata")
-    meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"weights_path={str(path)!r} has format={meta.get('format')!r}; "
-                         f"expected {FORMAT!r}")
-    return tensors, meta
+        raise InputError(f"{where} has no qecpipe metadata")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where} has corrupt metadata: {exc.msg}") from exc
+    return _validated(meta, where), shapes
+
+
+def _validated(meta, where: str) -> dict:
+    """The metadata's required keys, with the types and ranges loading relies on."""
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise InputError(f"{where} has format={found!r}; expected {FORMAT!r}")
+    for key in ("model", "threshold"):
+        if key not in meta:
+            raise InputError(f"{where} lacks the metadata key {key!r}")
+    if not isinstance(meta["model"], dict):
+        raise InputError(f"{where}: metadata 'model' must be an object, not "
+                         f"{type(meta['model']).__name__}")
+    numbers = {k: meta[k] for k in ("threshold", "soft_cap") if meta.get(k) is not None}
+    for key, value in numbers.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise InputError(f"{where}: metadata {key}={value!r} must be a finite number")
+    try:
+        CommitPolicy.hard(meta["threshold"], meta.get("commit_rule", "threshold"))
+        if meta.get("soft_cap") is not None:
+            CommitPolicy.soft(meta["soft_cap"])
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from exc
+    return meta
+
+
+def read_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """All tensors and the validated metadata of a qecpipe safetensors file."""
+    from safetensors.torch import load_file
+
+    meta, _ = read_header(path)
+    return load_file(str(path)), meta
 
 
 def load_weights(path: str | Path, *, device: str | torch.device = "cpu",
                  expect: ModelConfig | None = None) -> LoadedModel:
-    """Load a weights file; refuse one whose tensors do not fit its declared architecture."""
-    tensors, meta = read_file(path)
-    config = ModelConfig.from_dict(meta["model"])
+    """Load a weights file. Its architecture is checked against its tensors' shapes BEFORE
+    the network is built (a file cannot make qecpipe allocate more than it holds), and its
+    tensors must be finite floating-point numbers."""
+    meta, shapes = read_header(path)
+    where = f"model file {str(path)!r}"
+    try:
+        config = ModelConfig.from_dict(meta["model"])
+    except (InputError, TypeError, KeyError) as exc:
+        raise InputError(f"{where}: metadata 'model' is not an architecture: {exc}") from exc
     if expect is not None and config != expect:
-        raise ValueError(f"weights_path={str(path)!r} holds architecture {config}; "
-                         f"expected {expect}")
-    net = PreDecoderNet(config)
-    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    want = net.state_dict()
-    bad = sorted(set(want) ^ set(state)) or [
-        k for k in want if tuple(want[k].shape) != tuple(state[k].shape)]
+        raise InputError(f"{where} holds architecture {config}; expected {expect}")
+    want = {f"model.{k}": v for k, v in config.parameter_shapes().items()}
+    have = {k: v for k, v in shapes.items() if k.startswith("model.")}
+    bad = sorted(set(want) ^ set(have)) or [k for k in want if want[k] != have[k]]
     if bad:
-        raise ValueError(f"weights_path={str(path)!r} does not match its declared architecture "
-                         f"(widths={list(config.widths)}, kernel={config.kernel}): tensor "
-                         f"{bad[0]!r} is missing, unexpected or of the wrong shape")
+        raise InputError(f"{where} does not match its declared architecture (widths="
+                         f"{list(config.widths)}, kernel={config.kernel}): tensor {bad[0]!r} "
+                         "is missing, unexpected or of the wrong shape")
+    tensors, _ = read_file(path)
+    state = {k[len("model."):]: tensors[k] for k in want}
+    for name, t in state.items():
+        if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
+            raise InputError(f"{where}: tensor {name!r} must hold finite floating-point "
+                             f"numbers (dtype {t.dtype})")
+    net = PreDecoderNet(config)
     net.load_state_dict(state)
     net.to(device, memory_format=torch.channels_last_3d).eval()
     cap = meta.get("soft_cap")
@@ -157,12 +210,12 @@ def resolve_model(model: str | Path | None) -> Path:
     if name in shipped_models():
         return WEIGHTS_DIR / f"{name}.safetensors"
     if name in MODEL_NAMES:
-        raise ValueError(f"model={name!r}: no shipped weights for this preset (shipped: "
+        raise InputError(f"model={name!r}: no shipped weights for this preset (shipped: "
                          f"{', '.join(shipped_models()) or 'none'}); train one with "
                          f"`qecpipe train --preset {name} --out FILE` and pass --model FILE")
     path = Path(name)
     if path.suffix != ".safetensors" or not path.is_file():
-        raise ValueError(f"model={name!r} must be a shipped model "
+        raise InputError(f"model={name!r} must be a shipped model "
                          f"({', '.join(shipped_models()) or 'none'}), or an existing "
                          ".safetensors file")
     return path

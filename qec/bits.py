@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from qec.errors import InputError, InputTypeError
+
 
 def pack_bits(bits: np.ndarray) -> np.ndarray:
     """(shots, n) bool/0-1 -> (shots, ceil(n/8)) uint8, little-endian within a byte.
@@ -30,10 +32,10 @@ def check_packed(packed: np.ndarray, num_bits: int, name: str) -> np.ndarray:
     """Validate a bit-packed array's dtype and width; return it as a 2-D uint8 array."""
     packed = np.asarray(packed)
     if packed.dtype != np.uint8:
-        raise TypeError(f"{name} has dtype {packed.dtype}; bit-packed shots must be uint8")
+        raise InputTypeError(f"{name} has dtype {packed.dtype}; bit-packed shots must be uint8")
     width = (num_bits + 7) // 8
     if packed.ndim != 2 or packed.shape[1] != width:
-        raise ValueError(f"{name} has shape {packed.shape}; expected (shots, {width}) for "
+        raise InputError(f"{name} has shape {packed.shape}; expected (shots, {width}) for "
                          f"{num_bits} bits packed 8 per byte")
     return packed
 

@@ -23,6 +23,8 @@ from typing import Literal
 
 import stim
 
+from qec.errors import InputError, InputTypeError
+
 Basis = Literal["X", "Z"]
 
 # Data-qubit offsets (dx, dy) from an ancilla at (2i, 2j), per CNOT layer.
@@ -33,25 +35,25 @@ _Z_ORDER = ((1, 1), (1, -1), (-1, 1), (-1, -1))  # SE, NE, SW, NW
 def validate_distance(distance: object) -> int:
     """Return ``distance`` if it is an odd integer >= 3, else raise with the rule."""
     if isinstance(distance, bool) or not isinstance(distance, int):
-        raise TypeError(f"distance={distance!r} must be an int")
+        raise InputTypeError(f"distance={distance!r} must be an int")
     if distance < 3 or distance % 2 == 0:
-        raise ValueError(f"distance={distance} must be an odd integer >= 3")
+        raise InputError(f"distance={distance} must be an odd integer >= 3")
     return distance
 
 
 def validate_rounds(rounds: object) -> int:
     """Return ``rounds`` if it is an integer >= 1, else raise with the rule."""
     if isinstance(rounds, bool) or not isinstance(rounds, int):
-        raise TypeError(f"rounds={rounds!r} must be an int")
+        raise InputTypeError(f"rounds={rounds!r} must be an int")
     if rounds < 1:
-        raise ValueError(f"rounds={rounds} must be an integer >= 1")
+        raise InputError(f"rounds={rounds} must be an integer >= 1")
     return rounds
 
 
 def validate_basis(basis: object) -> Basis:
     """Return ``basis`` if it is 'X' or 'Z', else raise with the rule."""
     if basis not in ("X", "Z"):
-        raise ValueError(f"basis={basis!r} must be 'X' or 'Z'")
+        raise InputError(f"basis={basis!r} must be 'X' or 'Z'")
     return basis  # type: ignore[return-value]
 
 

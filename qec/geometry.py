@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import stim
 
+from qec.errors import InputError
+
 BASIS_X, BASIS_Z = 0, 1
 
 
@@ -92,7 +94,7 @@ class Geometry:
         rnd, row, col = _cells(dem.get_detector_coordinates(), dem.num_detectors)
         distance = int(max(row.max(), col.max()))
         if distance < 3 or distance % 2 == 0:
-            raise ValueError(f"detector plaquettes span rows/cols 0..{distance}; a rotated "
+            raise InputError(f"detector plaquettes span rows/cols 0..{distance}; a rotated "
                              "surface code of odd distance d >= 3 spans 0..d")
         return cls._assemble(rnd, row, col, distance=distance, observable_data=())
 
@@ -103,13 +105,13 @@ class Geometry:
         shape = (int(rnd.max()) + 1, distance + 1, distance + 1)
         index = np.full(shape, -1, dtype=np.int64)
         if np.any(index[rnd, row, col] != -1) or len(set(zip(rnd, row, col))) != num:
-            raise ValueError("two detectors share a (round, x, y) cell")
+            raise InputError("two detectors share a (round, x, y) cell")
         index[rnd, row, col] = np.arange(num)
         basis_arr = np.where((row + col) % 2 == 1, BASIS_X, BASIS_Z).astype(np.uint8)
         x_present, z_present = _presence(shape, row, col, basis_arr)
         first = set(basis_arr[rnd == 0].tolist())
         if len(first) != 1:
-            raise ValueError("first-round detectors mix X and Z checks: not a memory circuit")
+            raise InputError("first-round detectors mix X and Z checks: not a memory circuit")
         return cls(distance=distance, num_detectors=num, det_round=rnd, det_row=row,
                    det_col=col, det_basis=basis_arr, shape=shape, index=index,
                    x_present=x_present, z_present=z_present,
@@ -119,7 +121,7 @@ class Geometry:
         """(S, D) 0/1 detection events -> (S, T, H, W) uint8; empty cells are 0."""
         dets = np.asarray(dets)
         if dets.ndim != 2 or dets.shape[1] != self.num_detectors:
-            raise ValueError(f"dets has shape {dets.shape}; expected (shots, {self.num_detectors})")
+            raise InputError(f"dets has shape {dets.shape}; expected (shots, {self.num_detectors})")
         grid = np.zeros((dets.shape[0], *self.shape), dtype=np.uint8)
         grid[:, self.det_round, self.det_row, self.det_col] = dets
         return grid
@@ -128,17 +130,17 @@ class Geometry:
         """(S, T, H, W) -> (S, D) in stim's detector order; the inverse of :meth:`to_grid`."""
         grid = np.asarray(grid)
         if grid.shape[1:] != self.shape:
-            raise ValueError(f"grid has shape {grid.shape}; expected (shots, {self.shape})")
+            raise InputError(f"grid has shape {grid.shape}; expected (shots, {self.shape})")
         return grid[:, self.det_round, self.det_row, self.det_col]
 
 
 def _cells(coords: dict, num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detector coordinates (x, y, t) -> (round, row, col) int arrays of the rotated layout."""
     if num == 0 or any(len(coords.get(k, ())) < 3 for k in range(num)):
-        raise ValueError("circuit needs DETECTOR(x, y, t) coordinates on every detector")
+        raise InputError("circuit needs DETECTOR(x, y, t) coordinates on every detector")
     xyt = np.array([coords[k][:3] for k in range(num)], dtype=float)
     if np.any(xyt != np.round(xyt)) or np.any(xyt[:, :2] % 2 != 0):
-        raise ValueError("detector (x, y) coordinates must be even integers (rotated layout)")
+        raise InputError("detector (x, y) coordinates must be even integers (rotated layout)")
     x, y, t = (xyt[:, k].astype(int) for k in range(3))
     return t - t.min(), y // 2, x // 2
 
@@ -148,7 +150,7 @@ def _distance(circuit: stim.Circuit, row: np.ndarray, col: np.ndarray) -> int:
             if len(xy) >= 2 and xy[0] % 2 == 1 and xy[1] % 2 == 1]
     distance = int(round(len(data) ** 0.5))
     if distance * distance != len(data) or max(row.max(), col.max()) > distance:
-        raise ValueError(f"found {len(data)} data qubits at odd coordinates; a rotated "
+        raise InputError(f"found {len(data)} data qubits at odd coordinates; a rotated "
                          "surface code of distance d has d*d")
     return distance
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import stim
 
+from qec.errors import InputError
+
 BOUNDARY = -1
 
 
@@ -152,7 +154,7 @@ class MatchingGraph:
 
         weights = weight_of_prob(self.edge_prob) if weights is None else np.asarray(weights)
         if weights.shape != (self.num_edges,):
-            raise ValueError(f"weights has shape {weights.shape}; expected ({self.num_edges},)")
+            raise InputError(f"weights has shape {weights.shape}; expected ({self.num_edges},)")
         m = pymatching.Matching()
         for k, ((a, b), obs) in enumerate(zip(self.edge_dets.tolist(), self.edge_obs.tolist())):
             faults = {j for j in range(self.num_observables) if (obs >> j) & 1}
@@ -166,10 +168,10 @@ class MatchingGraph:
         """A graphlike DEM with one mechanism per edge (probabilities ``edge_prob``)."""
         prob = self.edge_prob if edge_prob is None else np.asarray(edge_prob, dtype=float)
         if prob.shape != (self.num_edges,):
-            raise ValueError(f"edge_prob has shape {prob.shape}; expected ({self.num_edges},)")
+            raise InputError(f"edge_prob has shape {prob.shape}; expected ({self.num_edges},)")
         bad = np.flatnonzero(~((prob > 0) & (prob < 0.5)))
         if bad.size:
-            raise ValueError(f"edge_prob[{bad[0]}]={prob[bad[0]]} must be in (0, 0.5)")
+            raise InputError(f"edge_prob[{bad[0]}]={prob[bad[0]]} must be in (0, 0.5)")
         dem = stim.DetectorErrorModel()
         for (a, b), o, p in zip(self.edge_dets.tolist(), self.edge_obs.tolist(), prob.tolist()):
             targets = [stim.target_relative_detector_id(a)]
@@ -205,7 +207,7 @@ def _edge_id(comp: tuple[list[int], int], index: dict, obs: list[int]) -> int:
     elif len(dets) == 2:
         key = (min(dets), max(dets))
     else:
-        raise ValueError(f"DEM component with detectors {dets} is not graphlike; build the DEM "
+        raise InputError(f"DEM component with detectors {dets} is not graphlike; build the DEM "
                          "with decompose_errors=True")
     if key not in index:
         index[key] = len(index)
@@ -213,5 +215,5 @@ def _edge_id(comp: tuple[list[int], int], index: dict, obs: list[int]) -> int:
     elif obs[index[key]] != mask:
         # Two mechanisms on one edge with different observable effects: matching cannot
         # represent it; surface-code DEMs never do this, so refuse rather than guess.
-        raise ValueError(f"edge {key} flips observables {obs[index[key]]} and {mask}")
+        raise InputError(f"edge {key} flips observables {obs[index[key]]} and {mask}")
     return index[key]

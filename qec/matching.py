@@ -9,6 +9,7 @@ import pymatching
 import stim
 
 from qec.bits import check_packed
+from qec.errors import InputError
 
 MATCHING_DECODERS = ("pymatching", "pymatching-correlated")
 
@@ -48,7 +49,7 @@ class MatchingDecoder:
     def named(cls, name: str, dem: stim.DetectorErrorModel) -> MatchingDecoder:
         """``MatchingDecoder.named('pymatching-correlated', dem)``."""
         if name not in MATCHING_DECODERS:
-            raise ValueError(f"decoder={name!r} is not a matching decoder; choose one of "
+            raise InputError(f"decoder={name!r} is not a matching decoder; choose one of "
                              f"{', '.join(MATCHING_DECODERS)}")
         return cls.from_dem(dem, correlated=name == "pymatching-correlated")
 

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import stim
 
+from qec.errors import InputError
+
 PAULIS_2Q = ("IX", "IY", "IZ", "XI", "XX", "XY", "XZ", "YI", "YX", "YY", "YZ",
              "ZI", "ZX", "ZY", "ZZ")
 NOISE_NAMES = ("uniform", "si1000", "stim")
@@ -37,17 +39,17 @@ _GATES_2Q = {"CX", "CZ", "CNOT", "CY"}
 
 def _check_probability(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0 or value != value:
-        raise ValueError(f"{name}={value} must be a probability in [0, 1]")
+        raise InputError(f"{name}={value} must be a probability in [0, 1]")
 
 
 def _check_channel(name: str, probs: Sequence[float], size: int) -> tuple[float, ...]:
     probs = tuple(float(v) for v in probs)
     if len(probs) != size:
-        raise ValueError(f"{name} has {len(probs)} entries; it needs {size}")
+        raise InputError(f"{name} has {len(probs)} entries; it needs {size}")
     for k, v in enumerate(probs):
         _check_probability(f"{name}[{k}]", v)
     if sum(probs) > 1.0 + 1e-12:
-        raise ValueError(f"{name} sums to {sum(probs):.6g}; a Pauli channel must sum to <= 1")
+        raise InputError(f"{name} sums to {sum(probs):.6g}; a Pauli channel must sum to <= 1")
     return probs
 
 
@@ -99,7 +101,7 @@ class NoiseModel:
             mult = tuple(float(m) for m in self.qubit_multipliers)
             bad = [m for m in mult if not (m >= 0 and np.isfinite(m))]
             if bad:
-                raise ValueError(f"qubit_multipliers contains {bad[0]}; each must be finite >= 0")
+                raise InputError(f"qubit_multipliers contains {bad[0]}; each must be finite >= 0")
             object.__setattr__(self, "qubit_multipliers", mult)
 
     # ----- named models -------------------------------------------------------------------
@@ -143,7 +145,7 @@ class NoiseModel:
     def named(cls, name: str, p: float) -> NoiseModel:
         """``NoiseModel.named('uniform', 0.003)``; names: uniform, si1000, stim."""
         if name not in NOISE_NAMES:
-            raise ValueError(f"noise={name!r} is unknown; choose one of {', '.join(NOISE_NAMES)}")
+            raise InputError(f"noise={name!r} is unknown; choose one of {', '.join(NOISE_NAMES)}")
         return getattr(cls, name)(p)
 
     def with_qubit_multipliers(self, multipliers: Sequence[float]) -> NoiseModel:
@@ -155,7 +157,7 @@ class NoiseModel:
     ) -> NoiseModel:
         """Per-qubit factors drawn log-uniformly in [low, high], reproducibly from ``seed``."""
         if not 0 < low <= high:
-            raise ValueError(f"low={low}, high={high} must satisfy 0 < low <= high")
+            raise InputError(f"low={low}, high={high} must satisfy 0 < low <= high")
         rng = np.random.default_rng(seed)
         mult = np.exp(rng.uniform(np.log(low), np.log(high), size=num_qubits))
         return self.with_qubit_multipliers(mult.tolist())
@@ -188,7 +190,7 @@ class NoiseModel:
 
 def _check_strength(p: float, upper: float = 0.5) -> None:
     if not (isinstance(p, (int, float)) and 0.0 < p < upper):
-        raise ValueError(f"p={p} must be in (0, {upper})")
+        raise InputError(f"p={p} must be in (0, {upper})")
 
 
 class _Decorator:
@@ -204,7 +206,7 @@ class _Decorator:
         n = circuit.num_qubits
         mult = model.qubit_multipliers
         if mult is not None and len(mult) < n:
-            raise ValueError(f"qubit_multipliers has {len(mult)} entries; "
+            raise InputError(f"qubit_multipliers has {len(mult)} entries; "
                              f"the circuit has {n} qubits")
         self.mult = np.ones(n) if mult is None else np.asarray(mult[:n], dtype=float)
 
@@ -309,7 +311,7 @@ def _append_channel(
 
 def _scaled_prob(prob: float, gate: str, qubits: list[int]) -> float:
     if prob > 1:
-        raise ValueError(f"{gate} probability {prob:.4g} on qubits {qubits[:4]} exceeds 1 "
+        raise InputError(f"{gate} probability {prob:.4g} on qubits {qubits[:4]} exceeds 1 "
                          "after qubit_multipliers; lower p or the multipliers")
     return prob
 
@@ -317,6 +319,6 @@ def _scaled_prob(prob: float, gate: str, qubits: list[int]) -> float:
 def _scaled_channel(probs: tuple, factor: float, qubits: list[int]) -> list[float]:
     scaled = [p * factor for p in probs]
     if sum(scaled) > 1:
-        raise ValueError(f"Pauli channel sums to {sum(scaled):.4g} on qubits {qubits[:4]} after "
+        raise InputError(f"Pauli channel sums to {sum(scaled):.4g} on qubits {qubits[:4]} after "
                          "qubit_multipliers; it must be <= 1")
     return scaled

@@ -49,6 +49,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from qec.bits import check_packed, pack_bits, unpack_bits
+from qec.errors import InputError
 from qec.graph import BOUNDARY, MatchingGraph, weight_of_prob
 
 DEFAULT_RESOLUTION = 0.02
@@ -76,16 +77,16 @@ class SparseEdgeWeights:
         edge = np.asarray(self.edge, dtype=np.int64)
         weight = np.asarray(self.weight, dtype=np.float64)
         if ptr.ndim != 1 or ptr.size < 1 or ptr[0] != 0 or np.any(np.diff(ptr) < 0):
-            raise ValueError(f"shot_ptr={ptr[:5].tolist()}... must be a non-decreasing 1-D "
+            raise InputError(f"shot_ptr={ptr[:5].tolist()}... must be a non-decreasing 1-D "
                              "array starting at 0")
         if edge.shape != (ptr[-1],) or weight.shape != edge.shape:
-            raise ValueError(f"edge has shape {edge.shape} and weight {weight.shape}; both "
+            raise InputError(f"edge has shape {edge.shape} and weight {weight.shape}; both "
                              f"must be ({int(ptr[-1])},) = (shot_ptr[-1],)")
         bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
         if bad.size:
-            raise ValueError(f"weight[{bad[0]}]={weight[bad[0]]} must be finite and >= 0")
+            raise InputError(f"weight[{bad[0]}]={weight[bad[0]]} must be finite and >= 0")
         if edge.size and edge.min() < 0:
-            raise ValueError(f"edge holds {edge.min()}; edge indices must be >= 0")
+            raise InputError(f"edge holds {edge.min()}; edge indices must be >= 0")
         for name, value in (("shot_ptr", ptr), ("edge", edge), ("weight", weight)):
             object.__setattr__(self, name, value)
 
@@ -104,7 +105,7 @@ class SparseEdgeWeights:
         """From (shot, edge, weight) triples sorted by shot."""
         shot = np.asarray(shot, dtype=np.int64)
         if shot.size and (np.any(np.diff(shot) < 0) or shot[0] < 0 or shot[-1] >= shots):
-            raise ValueError(f"shot indices must be sorted and in [0, {shots})")
+            raise InputError(f"shot indices must be sorted and in [0, {shots})")
         ptr = np.zeros(shots + 1, dtype=np.int64)
         np.cumsum(np.bincount(shot, minlength=shots), out=ptr[1:])
         return cls(shot_ptr=ptr, edge=edge, weight=weight)
@@ -122,10 +123,10 @@ class SparseEdgeWeights:
     def concat(cls, parts: Sequence[SparseEdgeWeights]) -> SparseEdgeWeights:
         """Merge several sets of rows of the same shots: row s holds every part's row s."""
         if not parts:
-            raise ValueError("parts is empty; give at least one SparseEdgeWeights")
+            raise InputError("parts is empty; give at least one SparseEdgeWeights")
         shots = parts[0].shots
         if any(p.shots != shots for p in parts):
-            raise ValueError(f"parts have {[p.shots for p in parts]} rows; all must have "
+            raise InputError(f"parts have {[p.shots for p in parts]} rows; all must have "
                              f"{shots}")
         shot = np.concatenate([np.repeat(np.arange(shots), np.diff(p.shot_ptr)) for p in parts])
         order = np.argsort(shot, kind="stable")
@@ -175,13 +176,13 @@ class BlossomMatcher:
         import fusion_blossom
 
         if not 0 < resolution <= 1:
-            raise ValueError(f"resolution={resolution} must be in (0, 1]")
+            raise InputError(f"resolution={resolution} must be in (0, 1]")
         base = np.asarray(base_weights, dtype=np.float64)
         if base.shape != (graph.num_edges,):
-            raise ValueError(f"base_weights has shape {base.shape}; expected "
+            raise InputError(f"base_weights has shape {base.shape}; expected "
                              f"({graph.num_edges},), one per edge")
         if not np.all(np.isfinite(base) & (base >= 0)):
-            raise ValueError("base_weights must be finite and >= 0")
+            raise InputError("base_weights must be finite and >= 0")
         self.graph, self.resolution = graph, resolution
         self.num_detectors, self.num_observables = graph.num_detectors, graph.num_observables
         self.base_int = self.to_int(base)
@@ -194,7 +195,7 @@ class BlossomMatcher:
         """Base weights from the graph's edge probabilities, or all equal to ``cap``."""
         if cap is not None:
             if not (np.isfinite(cap) and cap > 0):
-                raise ValueError(f"cap={cap} must be a finite weight > 0")
+                raise InputError(f"cap={cap} must be a finite weight > 0")
             return cls(graph, np.full(graph.num_edges, float(cap)), resolution=resolution)
         return cls(graph, np.maximum(weight_of_prob(graph.edge_prob), 0.0),
                    resolution=resolution)
@@ -220,7 +221,7 @@ class BlossomMatcher:
         dynamic = []
         if edges is not None and len(edges):
             if edges.max() >= self.graph.num_edges:
-                raise ValueError(f"edge index {int(edges.max())} is out of range for a graph "
+                raise InputError(f"edge index {int(edges.max())} is out of range for a graph "
                                  f"of {self.graph.num_edges} edges")
             dynamic = list(zip(edges.tolist(), self.to_int(weights).tolist()))
         pattern = self._fb.SyndromePattern(defect_vertices=defects.tolist(),
@@ -235,10 +236,10 @@ class BlossomMatcher:
         """(S, D) 0/1 detectors (+ S rows of weights) -> (S, O) bool predicted flips."""
         dets = np.asarray(dets, dtype=bool)
         if dets.ndim != 2 or dets.shape[1] != self.num_detectors:
-            raise ValueError(f"dets has shape {dets.shape}; expected (shots, "
+            raise InputError(f"dets has shape {dets.shape}; expected (shots, "
                              f"{self.num_detectors})")
         if weights is not None and weights.shots != dets.shape[0]:
-            raise ValueError(f"weights has {weights.shots} rows; expected one per shot "
+            raise InputError(f"weights has {weights.shots} rows; expected one per shot "
                              f"({dets.shape[0]})")
         masks = np.zeros(dets.shape[0], dtype=np.int64)
         for s in np.flatnonzero(dets.any(axis=1)):
@@ -270,6 +271,6 @@ def edge_ids_of_pairs(graph: MatchingGraph, pairs: np.ndarray) -> np.ndarray:
     for a, b in np.asarray(pairs, dtype=np.int64).tolist():
         key = (min(a, b), max(a, b)) if min(a, b) != BOUNDARY else (max(a, b), BOUNDARY)
         if key not in index:
-            raise ValueError(f"pair {(a, b)} is not an edge of the graph")
+            raise InputError(f"pair {(a, b)} is not an edge of the graph")
         out.append(index[key])
     return np.array(out, dtype=np.int64)

@@ -41,6 +41,8 @@ import numpy as np
 import stim
 
 from qec.bits import check_packed, pack_bits, unpack_bits
+from qec.errors import InputError
+from qec.files import atomic_write
 from qec.sampling import SampleChunk
 
 SAMPLE_FORMATS = ("b8", "01", "dets")
@@ -56,7 +58,7 @@ def sample_format_from_path(path: str | Path) -> str:
     """
     suffix = Path(path).suffix.lower()
     if suffix not in _SUFFIXES:
-        raise ValueError(f"{path}: cannot tell the sample format from the extension "
+        raise InputError(f"{path}: cannot tell the sample format from the extension "
                          f"{suffix!r}; use .b8, .01 or .dets or name the format explicitly")
     return _SUFFIXES[suffix]
 
@@ -94,7 +96,7 @@ def read_sample_file(
         elif format == "dets":
             _find_dets_error(path, path.read_bytes(),
                              {"D": num_detectors, "L": num_observables})
-        raise ValueError(f"{path}: {' '.join(str(exc).split())}") from exc
+        raise InputError(f"{path}: {' '.join(str(exc).split())}") from exc
     return SampleChunk(dets=np.ascontiguousarray(dets, dtype=np.uint8),
                        obs=np.ascontiguousarray(obs, dtype=np.uint8))
 
@@ -108,10 +110,13 @@ def write_sample_file(
     obs_bit_packed: np.ndarray | None = None,
     num_observables: int = 0,
 ) -> None:
-    """Write shots (detectors, then observables) in stim's ``format`` with stim's writer.
+    """Write shots (detectors, then observables) in stim's ``format``, atomically.
+
+    The bytes are made here (stim's own writer does not report a failed write) and land
+    through :func:`qec.atomic_write`: a full disk leaves the previous file intact.
 
     Args:
-        path: the file (overwritten).
+        path: the file (replaced).
         format: 'b8', '01' or 'dets'.
         dets_bit_packed: (shots, ceil(D/8)) uint8; required when ``num_detectors`` > 0.
         num_detectors: detector bits per shot.
@@ -125,36 +130,49 @@ def write_sample_file(
         if count == 0:
             continue
         if array is None:
-            raise ValueError(f"{name}=None but the file is to hold {count} bits of it per shot")
+            raise InputError(f"{name}=None but the file is to hold {count} bits of it per shot")
         parts.append((name, check_packed(array, count, name), count))
     shots = {name: a.shape[0] for name, a, _ in parts}
     if len(set(shots.values())) > 1:
-        raise ValueError(f"shot counts differ: {shots}; detectors and observables must have "
+        raise InputError(f"shot counts differ: {shots}; detectors and observables must have "
                          "one row per shot each")
     if len(parts) == 1:
         data = parts[0][1]
     else:
         data = pack_bits(np.concatenate([unpack_bits(a, n) for _, a, n in parts], axis=1))
-    stim.write_shot_data_file(data=np.ascontiguousarray(data), path=str(path), format=format,
-                              num_detectors=num_detectors, num_observables=num_observables)
+    atomic_write(path, _encode(data, format, num_detectors, num_observables))
+
+
+def _encode(data: np.ndarray, format: str, num_detectors: int, num_observables: int) -> bytes:
+    """Packed shots -> the bytes of a ``format`` file (stim's result formats)."""
+    if format == "b8":
+        return np.ascontiguousarray(data, dtype=np.uint8).tobytes()
+    bits = unpack_bits(data, num_detectors + num_observables)
+    if format == "01":
+        rows = np.where(bits, ord("1"), ord("0")).astype(np.uint8)
+        return np.concatenate([rows, np.full((rows.shape[0], 1), ord("\n"), np.uint8)],
+                              axis=1).tobytes()
+    names = [f"D{k}" for k in range(num_detectors)] + [f"L{k}" for k in range(num_observables)]
+    return "".join(" ".join(["shot", *(names[k] for k in np.flatnonzero(row))]) + "\n"
+                   for row in bits).encode()
 
 
 def _check_counts(format: str, num_detectors: int, num_observables: int) -> None:
     if format not in SAMPLE_FORMATS:
-        raise ValueError(f"format={format!r} is not supported; choose one of "
+        raise InputError(f"format={format!r} is not supported; choose one of "
                          f"{', '.join(SAMPLE_FORMATS)}")
     for name, value in (("num_detectors", num_detectors), ("num_observables", num_observables)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name}={value!r} must be an integer >= 0")
+            raise InputError(f"{name}={value!r} must be an integer >= 0")
     if num_detectors + num_observables == 0:
-        raise ValueError("num_detectors=0 and num_observables=0: a shot must hold at least "
+        raise InputError("num_detectors=0 and num_observables=0: a shot must hold at least "
                          "one bit")
 
 
 def _validate_b8(path: Path, data: bytes, num_bits: int) -> None:
     record = (num_bits + 7) // 8
     if len(data) % record:
-        raise ValueError(
+        raise InputError(
             f"{path}: b8 file has {len(data)} bytes, not a multiple of {record} bytes per shot "
             f"({num_bits} bits); truncated, or written for a different circuit")
     if num_bits % 8 == 0 or not data:
@@ -162,7 +180,7 @@ def _validate_b8(path: Path, data: bytes, num_bits: int) -> None:
     last = np.frombuffer(data, dtype=np.uint8)[record - 1::record]
     bad = np.flatnonzero(last >> (num_bits % 8))
     if bad.size:
-        raise ValueError(
+        raise InputError(
             f"{path}: b8 shot {int(bad[0])} sets padding bits beyond bit {num_bits}; the file "
             f"holds more than {num_bits} bits per shot (written for a different circuit?)")
 
@@ -174,14 +192,14 @@ def _find_01_error(path: Path, data: bytes, num_bits: int) -> None:
         bad = line.translate(None, b"01")
         if bad:
             column = next(i for i, c in enumerate(line) if c not in b"01") + 1
-            raise ValueError(f"{path}: line {number} column {column} has {chr(bad[0])!r}; "
+            raise InputError(f"{path}: line {number} column {column} has {chr(bad[0])!r}; "
                              "01 lines hold only '0' and '1'")
         if len(line) != num_bits:
-            raise ValueError(f"{path}: line {number} has {len(line)} bits, expected "
+            raise InputError(f"{path}: line {number} has {len(line)} bits, expected "
                              f"{num_bits} per shot; truncated, or written for a different "
                              "circuit")
     if lines[-1]:
-        raise ValueError(f"{path}: 01 file does not end with a newline after line "
+        raise InputError(f"{path}: 01 file does not end with a newline after line "
                          f"{len(lines)}; truncated?")
 
 
@@ -193,7 +211,7 @@ def _find_dets_error(path: Path, data: bytes, limits: dict[str, int]) -> None:
         tokens = line.split(" ")
         where = f"{path}: line {number}"
         if tokens[0] != "shot":
-            raise ValueError(f"{where} starts with {tokens[0][:20]!r}; dets lines start with "
+            raise InputError(f"{where} starts with {tokens[0][:20]!r}; dets lines start with "
                              "'shot'")
         for token in tokens[1:]:
             _check_dets_token(where, token, limits)
@@ -201,22 +219,22 @@ def _find_dets_error(path: Path, data: bytes, limits: dict[str, int]) -> None:
 
 def _check_dets_token(where: str, token: str, limits: dict[str, int]) -> None:
     if not token:
-        raise ValueError(f"{where} has a double or trailing space; dets values are separated "
+        raise InputError(f"{where} has a double or trailing space; dets values are separated "
                          "by single spaces")
     prefix, digits = token[0], token[1:]
     if prefix == "M":
-        raise ValueError(f"{where} has measurement result {token!r}; expected detection "
+        raise InputError(f"{where} has measurement result {token!r}; expected detection "
                          "events (D) and observable flips (L)")
     if prefix not in limits:
-        raise ValueError(f"{where} has {token[:20]!r} with unknown prefix {prefix!r}; "
+        raise InputError(f"{where} has {token[:20]!r} with unknown prefix {prefix!r}; "
                          "expected D<k> or L<k>")
     if not (digits.isascii() and digits.isdigit()):
-        raise ValueError(f"{where} has {token[:20]!r}; the prefix must be followed by a "
+        raise InputError(f"{where} has {token[:20]!r}; the prefix must be followed by a "
                          "non-negative integer")
     kind = "detectors" if prefix == "D" else "observables"
     if limits[prefix] == 0:
-        raise ValueError(f"{where} has {token} but the shots hold no {kind}")
+        raise InputError(f"{where} has {token} but the shots hold no {kind}")
     if int(digits) >= limits[prefix]:
-        raise ValueError(f"{where} has {token}, out of range for {limits[prefix]} {kind} "
+        raise InputError(f"{where} has {token}, out of range for {limits[prefix]} {kind} "
                          f"(indices 0..{limits[prefix] - 1})")
 

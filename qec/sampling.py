@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import stim
 
+from qec.errors import InputError
+
 DEFAULT_CHUNK_SHOTS = 16384
 
 
@@ -37,11 +39,11 @@ def block_seed(seed: int, block: int) -> int:
 
 def _check(shots: int, seed: int, chunk_shots: int) -> None:
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 0:
-        raise ValueError(f"shots={shots!r} must be an integer >= 0")
+        raise InputError(f"shots={shots!r} must be an integer >= 0")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer >= 0")
+        raise InputError(f"seed={seed!r} must be an integer >= 0")
     if chunk_shots < 1:
-        raise ValueError(f"chunk_shots={chunk_shots} must be >= 1")
+        raise InputError(f"chunk_shots={chunk_shots} must be >= 1")
 
 
 def sample_detectors(

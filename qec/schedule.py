@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+from qec.errors import InputError
+
 
 def warmup_cosine(step: int, *, total: int, peak: float, warmup: int = 0,
                   floor: float = 0.0) -> float:
@@ -23,7 +25,7 @@ def warmup_cosine(step: int, *, total: int, peak: float, warmup: int = 0,
         1.0
     """
     if total < 1 or warmup < 0 or peak <= 0 or not 0 <= floor <= 1:
-        raise ValueError(f"total={total} must be >= 1, warmup={warmup} >= 0, peak={peak} > 0 "
+        raise InputError(f"total={total} must be >= 1, warmup={warmup} >= 0, peak={peak} > 0 "
                          f"and floor={floor} in [0, 1]")
     if step < warmup:
         return peak * step / warmup if step else peak / 100

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qec.errors import InputError
+
 Z_95 = 1.959963984540054
 
 
@@ -55,7 +57,7 @@ def us_per_round(seconds: float, shots: int, rounds: int) -> float:
 def _check_counts(owner: str, **counts: int) -> None:
     for name, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{owner}: {name}={value!r} must be an integer >= 0")
+            raise InputError(f"{owner}: {name}={value!r} must be an integer >= 0")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,15 +87,15 @@ class DecodeStats:
         _check_counts("DecodeStats", shots=self.shots, errors=self.errors,
                       discards=self.discards)
         if self.errors + self.discards > self.shots:
-            raise ValueError(f"DecodeStats: errors={self.errors} + discards={self.discards} "
+            raise InputError(f"DecodeStats: errors={self.errors} + discards={self.discards} "
                              f"must be <= shots={self.shots}")
         if self.rounds < 1 or not math.isfinite(self.seconds) or self.seconds < 0:
-            raise ValueError(f"DecodeStats: rounds={self.rounds} must be >= 1 and "
+            raise InputError(f"DecodeStats: rounds={self.rounds} must be >= 1 and "
                              f"seconds={self.seconds} finite and >= 0")
 
     def __add__(self, other: DecodeStats) -> DecodeStats:
         if (self.decoder, self.rounds) != (other.decoder, other.rounds):
-            raise ValueError(f"cannot add stats of {self.decoder!r} (rounds={self.rounds}) "
+            raise InputError(f"cannot add stats of {self.decoder!r} (rounds={self.rounds}) "
                              f"and {other.decoder!r} (rounds={other.rounds})")
         return DecodeStats(decoder=self.decoder, shots=self.shots + other.shots,
                            errors=self.errors + other.errors,
@@ -158,12 +160,12 @@ class StageStats:
         _check_counts("StageStats", shots=self.shots, num_detectors=self.num_detectors,
                       events_in=self.events_in, events_out=self.events_out)
         if self.rounds < 1 or not math.isfinite(self.seconds) or self.seconds < 0:
-            raise ValueError(f"StageStats: rounds={self.rounds} must be >= 1 and "
+            raise InputError(f"StageStats: rounds={self.rounds} must be >= 1 and "
                              f"seconds={self.seconds} finite and >= 0")
 
     def __add__(self, other: StageStats) -> StageStats:
         if (self.rounds, self.num_detectors) != (other.rounds, other.num_detectors):
-            raise ValueError("cannot add stage stats of different experiments: rounds "
+            raise InputError("cannot add stage stats of different experiments: rounds "
                              f"{self.rounds} vs {other.rounds}, detectors {self.num_detectors} "
                              f"vs {other.num_detectors}")
         return StageStats(shots=self.shots + other.shots, rounds=self.rounds,
@@ -199,7 +201,7 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     from scipy.stats import binomtest
 
     if min(only_a, only_b) < 0:
-        raise ValueError(f"only_a={only_a}, only_b={only_b} must be counts >= 0")
+        raise InputError(f"only_a={only_a}, only_b={only_b} must be counts >= 0")
     if only_a + only_b == 0:
         return 1.0
     return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
@@ -229,13 +231,13 @@ class PairedCounts:
 
         wrong_a, wrong_b = np.asarray(wrong_a, dtype=bool), np.asarray(wrong_b, dtype=bool)
         if wrong_a.shape != wrong_b.shape:
-            raise ValueError(f"masks have shapes {wrong_a.shape} and {wrong_b.shape}; they "
+            raise InputError(f"masks have shapes {wrong_a.shape} and {wrong_b.shape}; they "
                              "must cover the same shots")
         return cls(a, b, int((wrong_a & ~wrong_b).sum()), int((wrong_b & ~wrong_a).sum()))
 
     def __add__(self, other: PairedCounts) -> PairedCounts:
         if (self.a, self.b) != (other.a, other.b):
-            raise ValueError(f"cannot add counts of ({self.a}, {self.b}) and "
+            raise InputError(f"cannot add counts of ({self.a}, {self.b}) and "
                              f"({other.a}, {other.b})")
         return PairedCounts(self.a, self.b, self.only_a + other.only_a,
                             self.only_b + other.only_b)
@@ -258,16 +260,22 @@ def format_rate(stats: DecodeStats) -> str:
     return f"{stats.ler:.2e} [{low:.1e}, {high:.1e}]"
 
 
-def sinter_rows(
-    stats: Iterable[DecodeStats], *, circuit, dem, json_metadata: dict
-) -> list[str]:
+def sinter_rows(stats: Iterable[DecodeStats], *, circuit, json_metadata: dict) -> list[str]:
     """CSV lines in sinter's format (without header) for ``sinter plot`` and friends.
 
-    ``strong_id`` is sinter's own hash of (circuit, DEM, decoder, metadata), so rows merge
-    with sinter's when the same task was collected there.
+    ``strong_id`` is computed exactly as ``sinter collect`` computes it: sinter hashes the
+    circuit's TEXT and the DEM its worker derives from that text (stim prints probabilities
+    with finite precision, so the re-parsed circuit's DEM differs in the last digits from the
+    in-memory one). Rows for the same circuit, decoder and metadata therefore merge with
+    sinter's (``TaskStats.__add__``, ``sinter combine``).
     """
     import sinter  # heavy: imported only when writing CSV
+    import stim
 
+    from qec.task import circuit_dem
+
+    circuit = stim.Circuit(str(circuit))            # what sinter's worker process sees
+    dem = circuit_dem(circuit)
     rows = []
     for s in stats:
         task = sinter.Task(circuit=circuit, detector_error_model=dem, decoder=s.decoder,

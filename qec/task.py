@@ -8,6 +8,7 @@ from functools import lru_cache
 import stim
 
 from qec.circuits import Basis, memory_circuit, validate_basis, validate_distance, validate_rounds
+from qec.errors import InputTypeError
 from qec.noise_models import NoiseModel
 
 
@@ -39,7 +40,7 @@ class Task:
         validate_rounds(self.rounds)
         validate_basis(self.basis)
         if not isinstance(self.noise, NoiseModel):
-            raise TypeError(f"noise={self.noise!r} must be a qec.NoiseModel")
+            raise InputTypeError(f"noise={self.noise!r} must be a qec.NoiseModel")
 
     def circuit(self) -> stim.Circuit:
         """The noisy circuit (cached per task)."""
@@ -67,7 +68,9 @@ def circuit_dem(circuit: stim.Circuit) -> stim.DetectorErrorModel:
 @lru_cache(maxsize=32)
 def _noisy_circuit(task: Task) -> stim.Circuit:
     clean = memory_circuit(distance=task.distance, rounds=task.rounds, basis=task.basis)
-    return task.noise.apply(clean)
+    # Through text once: stim prints probabilities with finite precision, and a circuit file,
+    # sinter's worker processes and the DEM they build must all be this very circuit.
+    return stim.Circuit(str(task.noise.apply(clean)))
 
 
 @lru_cache(maxsize=32)

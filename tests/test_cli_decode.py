@@ -141,17 +141,18 @@ def test_rejects_mismatched_observables(tmp_path, circuit_path, files, capsys):
 def test_rejects_bad_arguments(tmp_path, circuit_path, files, capsys):
     out, dets = tmp_path / "pred.b8", files["b8"][0]
     _rejected(capsys, _decode(tmp_path / "missing.stim", dets, out), "missing.stim",
-              "cannot be read")
+              "is not an existing file")
     bad = tmp_path / "bad.stim"
     bad.write_text("H 0\nCNOT 0\n")
     _rejected(capsys, _decode(bad, dets, out), "bad.stim", "is not a stim circuit")
+    (tmp_path / "events.txt").write_text("0" * 24 + "\n")
     _rejected(capsys, _decode(circuit_path, tmp_path / "events.txt", out),
               "--dets: ", "events.txt", "--dets-format")
     _rejected(capsys, _decode(circuit_path, tmp_path / "none.b8", out), "none.b8",
-              "cannot be read")
+              "is not an existing file")
     rc = main(["decode", "--circuit", str(circuit_path), "--dets", str(dets),
                "--decoder", "nope", "--out", str(out)])
-    _rejected(capsys, rc, "'nope' is unknown")
+    _rejected(capsys, rc, "'nope' must be one of")
     rc = main(["decode", "--circuit", str(circuit_path), "--dets", str(dets), "--dets-format",
                "r8", "--decoder", "pymatching", "--out", str(out)])
     _rejected(capsys, rc, "--dets-format", "'r8'")

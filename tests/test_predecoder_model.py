@@ -36,7 +36,7 @@ def test_presets_and_receptive_field():
     assert PRESETS["accurate"].widths == (128,) * 5 and PRESETS["accurate"].receptive_field == 13
     assert PRESETS["small"].receptive_field == 9
     assert ModelConfig(widths=(8,), kernel=5).receptive_field == 9     # 1 + 2 * (5 - 1)
-    with pytest.raises(ValueError, match="kernel=4 must be an odd integer >= 3"):
+    with pytest.raises(ValueError, match=r"kernel=4 must be an odd integer in \[3, 9\]"):
         ModelConfig(widths=(8,), kernel=4)
     with pytest.raises(ValueError, match="activation='tanh' must be one of"):
         ModelConfig(widths=(8,), activation="tanh")

@@ -114,12 +114,12 @@ def _model(path, *, soft_cap, nan=False):
 
 @pytest.mark.parametrize("case,message", [
     ("no_soft_cap", "has no soft-mode metadata ('soft_cap')"),
-    ("nan_weights", "non-finite logits (NaN or inf)"),
+    ("nan_weights", "must hold finite floating-point numbers"),
 ])
 def test_cli_bad_model_files_for_soft_mode_exit_2(tmp_path, capsys, case, message):
     path = _model(tmp_path / "m.safetensors", soft_cap=None if case == "no_soft_cap" else 8.0,
                   nan=case == "nan_weights")
-    rc = main(["run", "--distance", "3", "--shots", "100", "--decoder",
+    rc = main(["run", "--distance", "3", "--max-shots", "100", "--decoder",
                "predecoder+soft-matching", "--model", str(path)])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and message in err
@@ -137,7 +137,7 @@ def test_policy_validation():
 
 
 def test_run_warns_when_the_model_was_trained_on_other_noise(capsys, caplog):
-    rc = main(["run", "--distance", "3", "--shots", "100", "--noise", "si1000", "--json",
+    rc = main(["run", "--distance", "3", "--max-shots", "100", "--noise", "si1000", "--json",
                "--decoder", "predecoder+soft-matching", "--model", "small"])
     assert rc == 0 and json.loads(capsys.readouterr().out)["decoders"]
     assert "trained on uniform noise, not on the task's si1000 noise" in caplog.text

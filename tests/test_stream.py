@@ -150,19 +150,6 @@ def test_cli_stream_json_in_process(capsys, tmp_path):
     assert "kept up" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--distance", "4"], "distance=4 must be an odd integer >= 3"),
-    (["--distance", "3", "--cycle-us", "-2"], "cycle_us=-2.0 must be a number >= 0"),
-    (["--distance", "3", "--address", "auto", "--workers", "0"], "needs --workers >= 1"),
-    (["--distance", "3", "--p", "0.7"], "--p=0.7 must be in (0, 0.5)"),
-    (["--distance", "3", "--input", "/nonexistent.npz"], "is not a file"),
-])
-def test_cli_stream_bad_input_is_one_line_exit_2(capsys, argv, message):
-    assert main(["stream", "--workers", "0", *argv]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err
-
-
 @pytest.mark.parametrize("mode", ["hard", "soft"])
 def test_cli_stream_with_the_predecoder(capsys, tmp_path, mode):
     torch = pytest.importorskip("torch")

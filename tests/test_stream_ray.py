@@ -50,25 +50,90 @@ def _slow_worker_class():
     return SlowWorker
 
 
-def test_killed_actor_is_restarted_and_its_windows_rerun_once(ray_local):
+def _in_flight(pool, worker: int) -> set[int]:
+    """Windows currently held by actor ``worker``."""
+    return {entry[1] for entry in pool.pending.values() if entry[4] == worker}
+
+
+def _wait_until(svc, condition, timeout_s: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        svc.poll(0.05)
+
+
+def test_killed_actors_rerun_exactly_their_windows_and_commit_each_once(ray_local):
+    """Two kills, one per actor, with windows of both layers in flight: the windows decoded
+    again are exactly the ones the killed actors held, each window commits once, and the
+    result is the offline decoder's."""
     from pipelines import RayPool
 
-    cfg = _config(rounds=30, max_in_flight=4)
+    cfg = _config(rounds=60, max_in_flight=4)
+    plan = cfg.plan()
+    layer = {w.index: w.layer for w in plan.windows}
     source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=7, cycle_us=0.0)
     pool = RayPool(config=cfg, worker_class=_slow_worker_class())
     svc = StreamService(config=cfg, pool=pool)
     svc.open("s", shots=cfg.shots)
     for t, dets in source:
         svc.push("s", t, dets)
-    assert pool.in_flight > 0
-    ray_local.kill(pool.actors[0], no_restart=False)  # dies mid-call; Ray restarts it
-    svc.close(drain=True)  # shutdown drains in-flight work
+    lost_by_kill = []
+    for victim in (0, 1):
+        # wait until a B window is in flight somewhere and the victim holds work
+        _wait_until(svc, lambda v=victim: _in_flight(pool, v) and any(
+            layer[e[1]] == "B" for e in pool.pending.values()))
+        before = len(pool.lost)
+        ray_local.kill(pool.actors[victim], no_restart=False)   # dies mid-call; Ray restarts it
+        _wait_until(svc, lambda v=victim: pool.deaths[v] == 1)   # the pool noticed,
+        _wait_until(svc, lambda v=victim: pool.state[v] == "ok")  # and it is back
+        lost_by_kill.append(pool.lost[before:])
+    svc.close(drain=True)
     state = svc.streams["s"]
-    assert pool.reruns >= 1
-    assert state.committed == len(cfg.plan().windows) == len(state.results)
-    assert sorted(state.commit_time) == list(range(len(cfg.plan().windows)))
+    # Decoded again: only windows the killed actor held (in flight at the kill, or sent to it
+    # between its death and the failed call that revealed it), each once, at least one each.
+    for victim, lost in enumerate(lost_by_kill):
+        assert lost and all(actor == victim for actor, _ in lost), lost
+    assert len(set(pool.lost)) == len(pool.lost) == pool.reruns
+    assert pool.deaths == [1, 1]
+    assert state.committed == len(plan.windows) == len(state.results)
+    assert len(svc.calls) == len(plan.windows)      # each window completed (committed) once
+    assert sorted(state.commit_time) == list(range(len(plan.windows)))
     assert np.array_equal(svc.prediction("s"), svc.worker.decode_all(source.dets))
-    assert len(svc.calls) == len(cfg.plan().windows)  # committed exactly once each
+
+
+def test_when_every_actor_is_gone_the_pool_says_so_in_one_line(ray_local):
+    from pipelines import RayPool
+    from pipelines._stream.ray_pool import ServiceFailure
+
+    cfg = _config(rounds=30, max_in_flight=4)
+    source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=3, cycle_us=0.0)
+    pool = RayPool(config=cfg, worker_class=_slow_worker_class())
+    svc = StreamService(config=cfg, pool=pool)
+    svc.open("s", shots=cfg.shots)
+    for t, dets in source:
+        svc.push("s", t, dets)
+    ray_local.kill(pool.actors[0], no_restart=True)             # gone for good
+    _wait_until(svc, lambda: pool.state[0] == "dead")          # its windows moved to actor 1
+    assert pool.state[1] == "ok"
+    ray_local.kill(pool.actors[1], no_restart=True)
+    with pytest.raises(ServiceFailure, match=r"all 2 decoder actors died .*windows undecoded"):
+        svc.drain()
+    pool.close()
+
+
+def test_the_cli_reports_a_failed_service_in_one_line(monkeypatch, capsys):
+    from pipelines._stream.ray_pool import ServiceFailure
+
+    def failing(*args, **kwargs):
+        raise ServiceFailure("all 2 decoder actors died")
+
+    monkeypatch.setattr("pipelines._stream.result.run_stream", failing)
+    rc = main(["stream", "--distance", "3", "--rounds", "10", "--workers", "0", "--json"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "the run failed: all 2 decoder actors" in err
 
 
 def test_cli_stream_on_the_running_ray(ray_local, capsys):

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
 import numpy as np
 import stim
 
+from pipelines._command.common import (
+    MAX_ROUNDS,
+    input_file,
+    integer,
+    one_of,
+    output_file,
+)
 from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
 from pipelines._decoders.registry import (
     DECODER_NAMES,
@@ -25,7 +33,10 @@ from qec import (
     SAMPLE_FORMATS,
     DecodeStats,
     Geometry,
+    InputError,
+    check_fits,
     circuit_dem,
+    estimate_detectors,
     format_rate,
     popcount_rows,
     read_sample_file,
@@ -34,27 +45,32 @@ from qec import (
 )
 
 DECODE_CHUNK_SHOTS = 1 << 16
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decode detection events from a file (stim's formats)")
-    p.add_argument("--circuit", type=Path, required=True, help="the stim circuit that was run")
-    p.add_argument("--dets", type=Path, required=True, help="detection events, one shot each")
+    p.add_argument("--circuit", type=input_file, required=True,
+                   help="the stim circuit that was run")
+    p.add_argument("--dets", type=input_file, required=True,
+                   help="detection events, one shot each")
     p.add_argument("--dets-format", choices=SAMPLE_FORMATS, default=None,
                    help="b8, 01 or dets (default: from the extension)")
-    p.add_argument("--obs", type=Path, default=None,
+    p.add_argument("--obs", type=input_file, default=None,
                    help="actual observable flips; with it the LER is reported")
     p.add_argument("--append-observables", action="store_true",
                    help="the --dets file holds the observables after the detectors "
                         "(stim detect --append_observables); report the LER from them")
     p.add_argument("--obs-format", choices=SAMPLE_FORMATS, default=None,
                    help="b8, 01 or dets (default: from the extension)")
-    p.add_argument("--decoder", required=True, help=f"one of {', '.join(DECODER_NAMES)}")
-    p.add_argument("--out", type=Path, required=True, help="predicted observable flips (b8)")
+    p.add_argument("--decoder", required=True, type=one_of(*DECODER_NAMES),
+                   help=f"one of {', '.join(DECODER_NAMES)}")
+    p.add_argument("--out", type=output_file(), required=True,
+                   help="predicted observable flips (b8), written atomically")
     p.add_argument("--model", default=None,
                    help="pre-decoder weights: small, fast, accurate or a .safetensors file "
                         "(default: the shipped model; predecoder+... decoders only)")
-    p.add_argument("--rounds", type=int, default=None,
+    p.add_argument("--rounds", type=integer(1, MAX_ROUNDS), default=None,
                    help="rounds for the LER per round (default: from the circuit's layout)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=execute)
@@ -63,16 +79,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace) -> int:
     validate_decoder_names([args.decoder])
     if args.model is not None and args.decoder not in PREDECODER_DECODERS:
-        raise ValueError(f"--model={args.model!r} applies to the pre-decoder only; "
+        raise InputError(f"--model={args.model!r} applies to the pre-decoder only; "
                          f"--decoder={args.decoder!r} does not use one")
     if args.append_observables and args.obs is not None:
-        raise ValueError("--obs and --append-observables both give the observables; use one")
+        raise InputError("--obs and --append-observables both give the observables; use one")
     circuit = _read_circuit(args.circuit)
     dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args.rounds, circuit)
+    check_fits(estimate_detectors(circuit.num_detectors), what=f"--circuit={str(args.circuit)!r}")
     decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit),
                                    model=args.model)
-    _check_writable(args.out)
     start = time.perf_counter()
     predictions = np.concatenate([decoder.decode_batch(dets[i:i + DECODE_CHUNK_SHOTS])
                                   for i in range(0, dets.shape[0], DECODE_CHUNK_SHOTS)])
@@ -80,10 +96,18 @@ def execute(args: argparse.Namespace) -> int:
     write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
                       num_observables=circuit.num_observables)
     stats = None
-    if obs is not None:
+    if obs is None:
+        log.warning("without --obs (or --append-observables) nothing checks that --dets was "
+                    "sampled from --circuit: a file of another circuit whose size happens to "
+                    "fit decodes as garbage")
+    else:
         errors = int(np.count_nonzero(popcount_rows(predictions ^ obs)))
         stats = DecodeStats(decoder=args.decoder, shots=dets.shape[0], errors=errors,
                             seconds=seconds, rounds=rounds or 1)
+        if stats.shots >= 100 and stats.interval[0] > 0.4:
+            log.warning("the predictions match the observables no better than chance "
+                        "(LER %.2f over %d shots): were --dets and --obs sampled from "
+                        "--circuit?", stats.ler, stats.shots)
     if args.json:
         print(json.dumps(_json(args, circuit, dets.shape[0], seconds, stats, rounds)))
     else:
@@ -96,14 +120,14 @@ def _read_circuit(path: Path) -> stim.Circuit:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not a text file"
-        raise ValueError(f"--circuit={str(path)!r} cannot be read: {why}") from exc
+        raise InputError(f"--circuit={str(path)!r} cannot be read: {why}") from exc
     try:
         circuit = stim.Circuit(text)
     except ValueError as exc:  # stim's parse error names the problem; keep it on one line
-        raise ValueError(f"--circuit={str(path)!r} is not a stim circuit: "
+        raise InputError(f"--circuit={str(path)!r} is not a stim circuit: "
                          f"{' '.join(str(exc).split())}") from exc
     if circuit.num_detectors == 0 or circuit.num_observables == 0:
-        raise ValueError(f"--circuit={str(path)!r} has {circuit.num_detectors} detectors and "
+        raise InputError(f"--circuit={str(path)!r} has {circuit.num_detectors} detectors and "
                          f"{circuit.num_observables} observables; decoding needs at least one "
                          "of each")
     return circuit
@@ -113,7 +137,7 @@ def _matching_dem(path: Path, circuit: stim.Circuit) -> stim.DetectorErrorModel:
     try:
         return circuit_dem(circuit)
     except ValueError as exc:  # e.g. an error with 3+ detection events that is not graphlike
-        raise ValueError(f"--circuit={str(path)!r}: no matching graph: "
+        raise InputError(f"--circuit={str(path)!r}: no matching graph: "
                          f"{str(exc).splitlines()[0]}") from exc
 
 
@@ -128,7 +152,7 @@ def _read_inputs(args: argparse.Namespace, circuit: stim.Circuit
         return dets, None
     _, obs = _read_samples(args.obs, args.obs_format, "--obs", 0, num_o)
     if obs.shape[0] != dets.shape[0]:
-        raise ValueError(f"--obs={str(args.obs)!r} holds {obs.shape[0]} shots but "
+        raise InputError(f"--obs={str(args.obs)!r} holds {obs.shape[0]} shots but "
                          f"--dets={str(args.dets)!r} holds {dets.shape[0]}")
     return dets, obs
 
@@ -141,36 +165,29 @@ def _read_samples(
         try:
             fmt = sample_format_from_path(path)
         except ValueError as exc:
-            raise ValueError(f"{flag}: {exc} with {flag}-format") from exc
+            raise InputError(f"{flag}: {exc} with {flag}-format") from exc
     try:
         chunk = read_sample_file(path, format=fmt, num_detectors=num_d, num_observables=num_o)
     except OSError as exc:
-        raise ValueError(f"{flag}={str(path)!r} cannot be read: {exc.strerror}") from exc
+        raise InputError(f"{flag}={str(path)!r} cannot be read: {exc.strerror}") from exc
     except ValueError as exc:  # the reader names the file and the problem; add the circuit
         what = " and ".join([f"{num_d} detectors"] * bool(num_d)
                             + [f"{num_o} observables"] * bool(num_o))
-        raise ValueError(f"{flag}: {exc} (the circuit has {what})") from exc
+        raise InputError(f"{flag}: {exc} (the circuit has {what})") from exc
     if chunk.shots == 0:
-        raise ValueError(f"{flag}={str(path)!r} holds no shots")
+        raise InputError(f"{flag}={str(path)!r} holds no shots")
     return chunk.dets, chunk.obs
 
 
 def _rounds(rounds: int | None, circuit: stim.Circuit) -> int | None:
     if rounds is not None:
         if rounds < 1:
-            raise ValueError(f"--rounds={rounds} must be >= 1")
+            raise InputError(f"--rounds={rounds} must be >= 1")
         return rounds
     try:
         return Geometry.from_circuit(circuit).rounds
     except ValueError:  # not a rotated surface-code memory: no rounds to divide by
         return None
-
-
-def _check_writable(path: Path) -> None:
-    try:
-        path.open("ab").close()
-    except OSError as exc:
-        raise ValueError(f"--out={str(path)!r} cannot be written: {exc.strerror}") from exc
 
 
 def _summary(args, shots: int, seconds: float, stats: DecodeStats | None,

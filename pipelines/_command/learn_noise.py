@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -21,35 +22,60 @@ import stim
 from noise import NoiseStructure, NoiseWeights, estimate_noise, save_noise_weights
 from noise.estimate import METHODS
 from noise.samples_file import SAMPLE_FORMATS, read_detector_chunks
-from qec import NOISE_NAMES, NoiseModel, Task, sample_detectors
+from pipelines._command.common import (
+    MAX_DISTANCE,
+    MAX_ROUNDS,
+    MAX_SHOTS,
+    input_file,
+    integer,
+    number,
+    odd_integer,
+    one_of,
+    output_file,
+    task_of,
+    torch_device,
+)
+from qec import NOISE_NAMES, InputError, check_fits, estimate_task, sample_detectors
 
 DEFAULT_SIMULATE_SHOTS = 1_000_000
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("learn-noise", help="estimate matching weights from detection events")
-    p.add_argument("--samples", type=Path, default=None, help="detection events (stim format)")
-    p.add_argument("--circuit", type=Path, default=None, help="stim circuit of the samples")
-    p.add_argument("--format", default="b8", dest="sample_format",
+    p.add_argument("--samples", type=input_file, default=None,
+                   help="detection events (stim format)")
+    p.add_argument("--circuit", type=input_file, default=None,
+                   help="stim circuit of the samples")
+    p.add_argument("--format", type=one_of(*SAMPLE_FORMATS), default="b8", dest="sample_format",
                    help=f"samples format: one of {', '.join(SAMPLE_FORMATS)} (default b8)")
     p.add_argument("--append-observables", action="store_true",
                    help="the samples file holds the observables after the detectors")
-    p.add_argument("--simulate", default=None, metavar="NOISE",
+    p.add_argument("--simulate", type=one_of(*NOISE_NAMES), default=None, metavar="NOISE",
                    help=f"simulate instead: one of {', '.join(NOISE_NAMES)}")
-    p.add_argument("--distance", type=int, default=None)
-    p.add_argument("--rounds", type=int, default=None, help="default: distance")
-    p.add_argument("--basis", default="X")
-    p.add_argument("--p", type=float, default=None)
-    p.add_argument("--multipliers-seed", type=int, default=None,
+    p.add_argument("--distance", type=odd_integer(3, MAX_DISTANCE), default=None,
+                   help=f"with --simulate: odd code distance in [3, {MAX_DISTANCE}]")
+    p.add_argument("--rounds", type=integer(1, MAX_ROUNDS), default=None,
+                   help="with --simulate: rounds (default: the distance)")
+    p.add_argument("--basis", type=one_of("X", "Z"), default="X",
+                   help="with --simulate: X or Z (default X)")
+    p.add_argument("--p", type=number(0, 0.5, open_lo=True, open_hi=True), default=None,
+                   help="with --simulate: physical error rate in (0, 0.5)")
+    p.add_argument("--multipliers-seed", type=integer(0), default=None,
                    help="per-qubit random multipliers 0.5-2x on the simulated noise")
-    p.add_argument("--shots", type=int, default=None,
-                   help=f"shots to read/simulate (simulate default {DEFAULT_SIMULATE_SHOTS})")
-    p.add_argument("--method", default="mechanisms", help=f"one of {', '.join(METHODS)}")
-    p.add_argument("--backend", default="auto",
-                   help="numpy, torch, or auto (torch on CUDA when a GPU is present, else numpy)")
-    p.add_argument("--device", default="cuda", help="torch device for --backend torch")
-    p.add_argument("--seed", type=int, default=1, help="simulation seed")
-    p.add_argument("--out", type=Path, required=True, help="weights.json to write")
+    p.add_argument("--shots", type=integer(1000, MAX_SHOTS), default=None,
+                   help=f"shots to read/simulate, at least 1000 (simulate default "
+                        f"{DEFAULT_SIMULATE_SHOTS:,}; default for files: all of them)")
+    p.add_argument("--method", type=one_of(*METHODS), default="mechanisms",
+                   help=f"one of {', '.join(METHODS)} (default mechanisms)")
+    p.add_argument("--backend", type=one_of("auto", "numpy", "torch"), default="auto",
+                   help="numpy, torch, or auto (torch on CUDA when a GPU is present, else "
+                        "numpy) (default auto)")
+    p.add_argument("--device", type=torch_device, default="cuda",
+                   help="torch device for --backend torch: cpu, cuda or cuda:N (default cuda)")
+    p.add_argument("--seed", type=integer(0), default=1, help="simulation seed (default 1)")
+    p.add_argument("--out", type=output_file(), required=True,
+                   help="weights.json to write (atomically)")
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     p.set_defaults(handler=execute)
 
@@ -57,42 +83,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _check_args(args: argparse.Namespace) -> None:
     real = args.samples is not None or args.circuit is not None
     if real == (args.simulate is not None):
-        raise ValueError("give either --samples FILE --circuit FILE or --simulate NOISE "
+        raise InputError("give either --samples FILE --circuit FILE or --simulate NOISE "
                          "--distance d --p P")
     if real and (args.samples is None or args.circuit is None):
-        raise ValueError("--samples and --circuit must be given together")
+        raise InputError("--samples and --circuit must be given together")
     if not real and (args.distance is None or args.p is None):
-        raise ValueError("--simulate needs --distance and --p")
-    if args.simulate is not None and args.simulate not in NOISE_NAMES:
-        raise ValueError(f"--simulate={args.simulate!r} is unknown; choose one of "
-                         f"{', '.join(NOISE_NAMES)}")
-    if args.shots is not None and args.shots < 1:
-        raise ValueError(f"--shots={args.shots} must be >= 1")
-    if args.backend not in ("auto", "numpy", "torch"):
-        raise ValueError(f"--backend={args.backend!r} must be auto, numpy or torch")
-    if args.method not in METHODS:
-        raise ValueError(f"--method={args.method!r} must be one of {', '.join(METHODS)}")
-    try:
-        args.out.open("a").close()
-    except OSError as exc:
-        raise ValueError(f"--out={str(args.out)!r} cannot be written: {exc.strerror}") from exc
+        raise InputError("--simulate needs --distance and --p")
+    if not real:
+        check_fits(estimate_task(distance=args.distance, rounds=args.rounds or args.distance),
+                   what=f"--distance {args.distance} --rounds {args.rounds or args.distance}")
 
 
 def _read_circuit(path: Path) -> stim.Circuit:
     try:
         return stim.Circuit.from_file(str(path))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"--circuit={str(path)!r} is not a readable stim circuit: "
+        raise InputError(f"--circuit={str(path)!r} is not a readable stim circuit: "
                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
 
 
 def _simulated(args: argparse.Namespace):
-    noise = NoiseModel.named(args.simulate, args.p)
-    task = Task(distance=args.distance, rounds=args.rounds, basis=args.basis, noise=noise)
-    if args.multipliers_seed is not None:
-        noise = noise.with_random_multipliers(task.circuit().num_qubits,
-                                              seed=args.multipliers_seed)
-        task = Task(distance=args.distance, rounds=task.rounds, basis=args.basis, noise=noise)
+    args.noise = args.simulate       # the shared task flags' name for the noise family
+    task = task_of(args, args.basis)
     shots = args.shots or DEFAULT_SIMULATE_SHOTS
     chunks = sample_detectors(task.circuit(), shots=shots, seed=args.seed)
     source = {"simulate": task.metadata(seed=args.seed), "shots": shots}
@@ -101,6 +113,12 @@ def _simulated(args: argparse.Namespace):
 
 def _from_files(args: argparse.Namespace):
     circuit = _read_circuit(args.circuit)
+    bits = circuit.num_detectors + (circuit.num_observables if args.append_observables else 0)
+    if args.sample_format == "b8" and bits % 8 == 0:
+        log.warning("--samples=%r: a b8 file has no header and %d bits per shot leave no "
+                    "padding to check, so nothing verifies that it was sampled from --circuit "
+                    "(a file of another circuit whose size fits would be read as garbage)",
+                    str(args.samples), bits)
     structure = NoiseStructure.from_circuit(circuit)
     chunks = read_detector_chunks(
         args.samples, num_detectors=circuit.num_detectors,
@@ -119,14 +137,14 @@ def _backend(backend: str, device: str) -> tuple[str, str]:
 
     if importlib.util.find_spec("torch") is None:
         if backend == "torch":
-            raise ValueError("--backend=torch needs PyTorch installed")
+            raise InputError("--backend=torch needs PyTorch installed")
         return "numpy", "cpu"
     import torch
 
     if backend == "auto":
         return ("torch", "cuda") if torch.cuda.is_available() else ("numpy", "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device={device!r} but torch sees no CUDA device; use --device cpu")
+        raise InputError(f"--device={device!r} but torch sees no CUDA device; use --device cpu")
     return "torch", device
 
 

@@ -6,11 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-from qec import format_rate, sinter_csv_header, sinter_rows
+from qec import InputError, atomic_write, format_rate, sinter_csv_header, sinter_rows
 
 
 class ProgressBar:
-    """A rich progress bar on stderr that appears only for work longer than ~2 s."""
+    """A rich progress bar on stderr that appears only for work longer than ~2 s; it shows
+    done/total, the ETA and (for runs) each decoder's errors so far."""
 
     def __init__(self, label: str, *, enabled: bool = True, delay_s: float = 2.0) -> None:
         self.label, self.enabled, self.delay_s = label, enabled, delay_s
@@ -22,40 +23,42 @@ class ProgressBar:
         self._start = time.perf_counter()
         return self
 
-    def update(self, done: int, total: int) -> None:
+    def update(self, done: int, total: int, errors: dict[str, int] | None = None) -> None:
         if not self.enabled:
             return
         if self._progress is None:
             if time.perf_counter() - self._start < self.delay_s:
                 return
             self._start_bar(total)
-        self._progress.update(self._task, completed=done, total=total)
+        info = "" if not errors else "errors " + ", ".join(f"{k} {v}" for k, v in errors.items())
+        self._progress.update(self._task, completed=done, total=total, info=info)
 
     def _start_bar(self, total: int) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self._progress = Progress("[bold]{task.description}", BarColumn(), MofNCompleteColumn(),
-                                  TimeRemainingColumn(), console=Console(stderr=True),
-                                  transient=True)
+                                  TimeRemainingColumn(), "{task.fields[info]}",
+                                  console=Console(stderr=True), transient=True,
+                                  refresh_per_second=2)
         self._progress.start()
-        self._task = self._progress.add_task(self.label, total=total)
+        self._task = self._progress.add_task(self.label, total=total, info="")
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
             self._progress.stop()
 
 
-def render_table(result) -> None:
-    """Print one run's summary table to stdout."""
+def render_table(result, *, title: str | None = None) -> None:
+    """Print one run's summary table to stdout (``title``: what the run was)."""
     from rich.console import Console
     from rich.table import Table
 
     t = result.task
-    title = (f"rotated surface code d={t.distance} rounds={t.rounds} basis={t.basis} "
-             f"noise={t.noise.name} p={t.noise.p:g} shots={result.shots} "
-             f"detection-event density={result.detection_event_density:.4f}")
-    table = Table(title=title)
+    title = title or (f"rotated surface code d={t.distance} rounds={t.rounds} "
+                      f"basis={t.basis} noise={t.noise.name} p={t.noise.p:g}")
+    table = Table(title=f"{title}\nshots={result.shots:,} detection-event density="
+                        f"{result.detection_event_density:.4f}")
     for col in ("decoder", "errors", "LER per shot [95%]", "LER per round", "µs/round",
                 "shots/s"):
         table.add_column(col, justify="right" if col != "decoder" else "left")
@@ -120,10 +123,20 @@ def _stage_table(result):
     return table
 
 
-def write_sinter_csv(path: Path, results) -> None:
-    """Write every decoder's stats of every run as sinter CSV (header included)."""
-    lines = [sinter_csv_header()]
+def append_sinter_csv(path: Path, results) -> None:
+    """Append every decoder's stats of every run to a sinter CSV file (created with its header
+    if missing; refused if it is not a sinter CSV), atomically, like sinter's
+    ``--save_resume_filepath``. The seed is not in the rows' metadata, so runs with other
+    seeds merge into the same rows (``sinter combine``)."""
+    header = sinter_csv_header()
+    old = Path(path).read_text() if Path(path).exists() else ""
+    if old and old.splitlines()[0].strip() != header.strip():
+        raise InputError(f"--out={str(path)!r} is not a sinter CSV (its first line is "
+                         f"{old.splitlines()[0][:60]!r}); qecpipe appends to sinter CSV files "
+                         "only")
+    lines = [] if old else [header]
     for r in results:
-        lines += sinter_rows(r.stats.values(), circuit=r.task.circuit(), dem=r.task.dem(),
-                             json_metadata=r.task.metadata(seed=r.seed))
-    Path(path).write_text("\n".join(lines) + "\n")
+        lines += sinter_rows(r.stats.values(), circuit=r.task.circuit(),
+                             json_metadata=r.task.metadata())
+    prefix = old if not old or old.endswith("\n") else old + "\n"
+    atomic_write(path, prefix + "\n".join(lines) + "\n")

@@ -1,4 +1,9 @@
-"""``qecpipe run``: sample once, decode the same shots with every decoder, report."""
+"""``qecpipe run``: sample once, decode the same shots with every decoder, compare, report.
+
+Like ``sinter collect``, a run stops at whichever comes first: ``--max-shots`` shots, or every
+decoder having ``--max-errors`` errors (so every decoder's rate rests on enough errors). Every
+pair of decoders is compared on the same shots (exact McNemar test), with a plain-words verdict.
+"""
 
 from __future__ import annotations
 
@@ -7,90 +12,90 @@ import json
 from pathlib import Path
 
 from noise.task_weights import DEFAULT_LEARN_SHOTS, task_dem_factory
-from pipelines._command.report import ProgressBar, render_table, write_sinter_csv
+from pipelines._command.common import (
+    DEVICES,
+    MAX_SHOTS,
+    add_task_flags,
+    integer,
+    one_of,
+    output_file,
+    resolve_device,
+    tasks_from_args,
+)
+from pipelines._command.report import ProgressBar, append_sinter_csv, render_table
 from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
 from pipelines._decoders.registry import DECODER_NAMES, make_decoder
 from pipelines._decoders.run import RunResult, run_task
-from qec import NOISE_NAMES, NoiseModel, Task
+from qec import InputError, Task, check_fits, estimate_task
 
 DEFAULT_DECODERS = ("pymatching", "pymatching-correlated", "predecoder+soft-matching")
-DEFAULT_SHOTS = 8_000
+DEFAULT_MAX_SHOTS = 1_000_000
+DEFAULT_MAX_ERRORS = 100
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="sample a memory experiment and compare decoders")
-    p.add_argument("--distance", type=int, required=True, help="odd code distance >= 3")
-    p.add_argument("--rounds", type=int, default=None, help="rounds >= 1 (default: distance)")
-    p.add_argument("--basis", default="X", help="X, Z or both (default X)")
-    p.add_argument("--noise", default="uniform", help=f"one of {', '.join(NOISE_NAMES)}")
-    p.add_argument("--p", type=float, default=0.003, help="physical error rate in (0, 0.5)")
-    p.add_argument("--shots", type=int, default=DEFAULT_SHOTS, help="shots per basis")
-    p.add_argument("--max-errors", type=int, default=None,
-                   help="stop once every decoder has this many errors")
+    add_task_flags(p, p_default=0.006, both_bases=True)
+    p.add_argument("--max-shots", type=integer(1, MAX_SHOTS), default=DEFAULT_MAX_SHOTS,
+                   help=f"stop after this many shots per basis (default {DEFAULT_MAX_SHOTS:,})")
+    p.add_argument("--max-errors", type=integer(1), default=DEFAULT_MAX_ERRORS,
+                   help="stop once every decoder has this many errors (default "
+                        f"{DEFAULT_MAX_ERRORS})")
     p.add_argument("--decoder", action="append", default=None, dest="decoders",
-                   help=f"repeatable; one of {', '.join(DECODER_NAMES)}")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out", type=Path, default=None, help="write sinter CSV rows here")
+                   type=one_of(*DECODER_NAMES),
+                   help=f"repeatable; one of {', '.join(DECODER_NAMES)} (default: "
+                        f"{', '.join(DEFAULT_DECODERS)})")
+    p.add_argument("--seed", type=integer(0), default=1, help="sampling seed (default 1)")
+    p.add_argument("--out", type=output_file(".csv"), default=None,
+                   help="append sinter CSV rows to this file (created if missing)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--weights", default="true",
                    help="matching weights: true, learned (estimated from a separate seeded "
-                        "sample), uniform, or a weights.json from learn-noise")
-    p.add_argument("--learn-shots", type=int, default=DEFAULT_LEARN_SHOTS,
-                   help="estimation shots for --weights learned")
+                        "sample), uniform, or a weights.json from learn-noise (default true)")
+    p.add_argument("--learn-shots", type=integer(1000, MAX_SHOTS), default=DEFAULT_LEARN_SHOTS,
+                   help=f"estimation shots for --weights learned (default "
+                        f"{DEFAULT_LEARN_SHOTS:,})")
     p.add_argument("--model", default=None,
-                   help="pre-decoder weights: small, fast, accurate (shipped presets) or a "
-                        ".safetensors path (default: the shipped default model)")
-    p.add_argument("--device", default="auto", help="pre-decoder device: auto, cpu or cuda")
+                   help="pre-decoder model: a shipped model's name or a .safetensors path "
+                        "(default: the shipped default)")
+    p.add_argument("--device", type=one_of(*DEVICES), default="auto",
+                   help="pre-decoder device: auto, cpu or cuda (default auto)")
     p.set_defaults(handler=execute)
 
 
-def _bases(basis: str) -> list[str]:
-    if basis == "both":
-        return ["X", "Z"]
-    if basis not in ("X", "Z"):
-        raise ValueError(f"--basis={basis!r} must be X, Z or both")
-    return [basis]
-
-
-def _check_args(args: argparse.Namespace) -> None:
-    if args.shots < 1:
-        raise ValueError(f"--shots={args.shots} must be >= 1")
-    if args.seed < 0:
-        raise ValueError(f"--seed={args.seed} must be >= 0")
-    if args.noise not in NOISE_NAMES:
-        raise ValueError(f"--noise={args.noise!r} is unknown; "
-                         f"choose one of {', '.join(NOISE_NAMES)}")
-    if not 0 < args.p < 0.5:
-        raise ValueError(f"--p={args.p} must be in (0, 0.5)")
-    if args.out is not None:
-        try:
-            args.out.open("a").close()
-        except OSError as exc:
-            raise ValueError(f"--out={str(args.out)!r} cannot be written: {exc.strerror}") from exc
-
-
 def execute(args: argparse.Namespace) -> int:
-    _check_args(args)
     decoders = list(args.decoders or DEFAULT_DECODERS)
+    if len(set(decoders)) != len(decoders):
+        raise InputError(f"--decoder names a decoder twice: {decoders}")
+    tasks = tasks_from_args(args)
+    for task in tasks:
+        check_fits(estimate_task(distance=task.distance, rounds=task.rounds),
+                   what=f"--distance {task.distance} --rounds {task.rounds}")
     model, device = _model_args(args, decoders)
-    noise = NoiseModel.named(args.noise, args.p)
-    tasks = [Task(distance=args.distance, rounds=args.rounds, basis=b, noise=noise)
-             for b in _bases(args.basis)]
     results: list[RunResult] = []
     for task in tasks:
         built = _build_decoders(task, decoders, args, model=model, device=device)
+        title = _title(task, args, built, device)
         with ProgressBar(f"d={task.distance} {task.basis}", enabled=not args.json) as bar:
-            results.append(run_task(task, shots=args.shots, decoders=decoders, seed=args.seed,
-                                    max_errors=args.max_errors, progress=bar.update,
-                                    built=built))
+            results.append(run_task(task, shots=args.max_shots, decoders=decoders,
+                                    seed=args.seed, max_errors=args.max_errors,
+                                    progress=bar.update, built=built,
+                                    chunk_shots=chunk_shots_for(task)))
+        if not args.json:
+            render_table(results[-1], title=title)
     if args.out is not None:
-        write_sinter_csv(args.out, results)
+        append_sinter_csv(args.out, results)
     if args.json:
         print(json.dumps({**_json(results, args.basis), "weights": str(args.weights)}))
-    else:
-        for r in results:
-            render_table(r)
     return 0
+
+
+def chunk_shots_for(task: Task) -> int:
+    """Shots per sampling block: about 2^20 detector bits, a power of two in [256, 16384].
+    It depends on the task only, so a seed gives the same shots whatever the decoders; small
+    enough at d = 13 for the progress bar to move every few seconds under the pre-decoder."""
+    target = (1 << 20) // max(task.circuit().num_detectors, 1)
+    return max(256, min(16384, 1 << max(target.bit_length() - 1, 0)))
 
 
 def _json(results: list[RunResult], basis: str) -> dict:
@@ -99,21 +104,23 @@ def _json(results: list[RunResult], basis: str) -> dict:
     if basis != "both":
         return results[0].to_json(__version__)
     return {"version": __version__,
-            "bases": {r.task.basis: results[i].to_json(__version__) for i, r in enumerate(results)}}
+            "bases": {r.task.basis: r.to_json(__version__) for r in results}}
 
 
 def _model_args(args: argparse.Namespace, decoders: list[str]) -> tuple[str | None, str]:
     """Validate --model/--device up front (exit 2 on a bad value, before any sampling)."""
-    if not any(name in PREDECODER_DECODERS for name in decoders) and args.model is None:
+    if not any(name in PREDECODER_DECODERS for name in decoders):
+        if args.model is not None:
+            raise InputError(f"--model={args.model!r} applies to the pre-decoder decoders "
+                             f"only; none of --decoder {', '.join(decoders)} uses one")
         return None, "cpu"   # no pre-decoder: never import torch
-    from pipelines._command.train import resolve_device
     from predecoder.weights import resolve_model
 
     device = resolve_device(args.device)
     try:
         resolve_model(args.model)
-    except ValueError as exc:
-        raise ValueError(f"--{exc}") from exc
+    except InputError as exc:
+        raise InputError(f"--{exc}") from exc
     return args.model, device
 
 
@@ -124,7 +131,22 @@ def _build_decoders(task: Task, decoders: list[str], args: argparse.Namespace, *
     Decoders whose name ends in 'correlated' get the correlated DEM (mechanisms with
     learned probabilities); --weights true keeps the task's own DEM.
     """
-    dem_for = task_dem_factory(task, weights=args.weights, seed=args.seed,
-                               learn_shots=args.learn_shots)
+    try:
+        dem_for = task_dem_factory(task, weights=args.weights, seed=args.seed,
+                                   learn_shots=args.learn_shots)
+    except InputError as exc:
+        raise InputError(f"--weights: {exc}") from exc
     return {name: make_decoder(name, task, dem=dem_for(name.endswith("correlated")),
                                model=model, device=device) for name in decoders}
+
+
+def _title(task: Task, args: argparse.Namespace, built: dict, device: str) -> str:
+    """What the run was: task, seed, weights, and the pre-decoder's model, mode and device."""
+    parts = [f"rotated surface code d={task.distance} rounds={task.rounds} basis={task.basis} "
+             f"noise={task.noise.name} p={task.noise.p:g} seed={args.seed} "
+             f"weights={args.weights}"]
+    for name, dec in built.items():
+        if name in PREDECODER_DECODERS:
+            parts.append(f"{name}: model {Path(dec.loaded.path).name}, "
+                         f"{dec.policy.describe()}, {device}")
+    return "; ".join(parts)

@@ -10,42 +10,52 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from qec import NOISE_NAMES, NoiseModel
+from pipelines._command.common import (
+    MAX_ROUNDS,
+    add_task_flags,
+    input_file,
+    integer,
+    number,
+    one_of,
+    stdout_for_json,
+    task_of,
+)
+from qec import InputError, check_fits, estimate_task
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from pipelines._stream.ray_pool import local_cpus
+    from pipelines._stream.ray_session import local_cpus
 
     p = sub.add_parser("stream", help="real-time throughput test of windowed decoding on Ray")
-    p.add_argument("--distance", type=int, required=True, help="odd code distance >= 3")
-    p.add_argument("--rounds", type=int, default=1000, help="rounds >= 1 (default 1000)")
-    p.add_argument("--cycle-us", type=float, default=1.0,
+    add_task_flags(p, p_default=0.001, rounds_default=1000)
+    p.add_argument("--cycle-us", type=number(0, 1e9), default=1.0,
                    help="microseconds between rounds; 0 = all at once (default 1)")
-    p.add_argument("--workers", type=int, default=local_cpus(),
-                   help="decoder actors; 0 = in-process (default: the cores here)")
+    p.add_argument("--workers", type=integer(0, 4096), default=local_cpus(),
+                   help=f"decoder actors; 0 = in-process (default: the cores here, "
+                        f"{local_cpus()})")
     p.add_argument("--address", default=None,
                    help="join a Ray cluster: auto or HOST:PORT (default: start a local Ray)")
-    p.add_argument("--shots", type=int, default=4, help="parallel streams decoded in lockstep")
-    p.add_argument("--basis", default="X", help="X or Z (default X)")
-    p.add_argument("--noise", default="uniform", help=f"one of {', '.join(NOISE_NAMES)}")
-    p.add_argument("--p", type=float, default=0.001, help="physical error rate in (0, 0.5)")
-    p.add_argument("--n-com", type=int, default=0, help="commit rounds per window (default d)")
-    p.add_argument("--n-buf", type=int, default=0, help="buffer rounds per side (default d)")
-    p.add_argument("--max-in-flight", type=int, default=0,
+    p.add_argument("--shots", type=integer(1, 1 << 16), default=4,
+                   help="parallel streams decoded in lockstep (default 4)")
+    p.add_argument("--n-com", type=integer(0, MAX_ROUNDS), default=0,
+                   help="commit rounds per window (default: the distance)")
+    p.add_argument("--n-buf", type=integer(0, MAX_ROUNDS), default=0,
+                   help="buffer rounds per side (default: the distance)")
+    p.add_argument("--max-in-flight", type=integer(0, 1 << 16), default=0,
                    help="windows dispatched at once (default 2 per worker)")
-    p.add_argument("--input", type=Path, default=None, help="rounds from this .npz instead")
+    p.add_argument("--input", type=input_file, default=None,
+                   help="rounds from this .npz (RoundSource.save) instead of sampling them")
     p.add_argument("--predecoder", nargs="?", const="default", default=None, metavar="MODEL",
                    help="run the AI pre-decoder first, block by block, and decode its "
-                        "residual (shipped preset name or .safetensors path; no value: the "
-                        "shipped default model)")
-    p.add_argument("--mode", default="soft",
-                   help="pre-decoder mode: soft (per-shot weights, accurate) or hard "
-                        "(commit above the calibrated threshold, fast) (default soft)")
-    p.add_argument("--block-slices", type=int, default=0,
+                        "residual (a shipped model's name or a .safetensors path; no value: "
+                        "the shipped default)")
+    p.add_argument("--mode", type=one_of("soft", "hard"), default="soft",
+                   help="pre-decoder mode: soft (per-shot weights, accurate) or hard (commit "
+                        "above the calibrated threshold, fast) (default soft)")
+    p.add_argument("--block-slices", type=integer(0, MAX_ROUNDS), default=0,
                    help="slices per pre-decoder block (default: --n-com)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=integer(0), default=1, help="(default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=execute)
 
@@ -53,20 +63,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _config(args: argparse.Namespace):
     from pipelines._stream.config import StreamConfig
 
-    if args.noise not in NOISE_NAMES:
-        raise ValueError(f"--noise={args.noise!r} is unknown; choose one of "
-                         f"{', '.join(NOISE_NAMES)}")
-    if not 0 < args.p < 0.5:
-        raise ValueError(f"--p={args.p} must be in (0, 0.5)")
     if args.address is not None and args.workers < 1:
-        raise ValueError(f"--address={args.address!r} needs --workers >= 1 "
+        raise InputError(f"--address={args.address!r} needs --workers >= 1 "
                          f"(--workers={args.workers} decodes in-process)")
-    if args.input is not None and not args.input.is_file():
-        raise ValueError(f"--input={str(args.input)!r} is not a file")
-    return StreamConfig(distance=args.distance, rounds=args.rounds, basis=args.basis,
-                        noise=NoiseModel.named(args.noise, args.p), shots=args.shots,
-                        cycle_us=args.cycle_us, workers=args.workers, n_com=args.n_com,
-                        n_buf=args.n_buf, max_in_flight=args.max_in_flight, seed=args.seed)
+    config = StreamConfig(distance=args.distance, rounds=args.rounds, basis=args.basis,
+                          noise=task_of(args, args.basis).noise, shots=args.shots,
+                          cycle_us=args.cycle_us, workers=args.workers, n_com=args.n_com,
+                          n_buf=args.n_buf, max_in_flight=args.max_in_flight, seed=args.seed)
+    plan = config.plan()
+    widest = max(w.hi - w.lo for w in plan.windows)
+    check_fits(estimate_task(distance=args.distance, rounds=widest + 6),
+               what=f"windows of {widest} rounds at --distance {args.distance}")
+    stream_bytes = args.shots * (args.distance ** 2 - 1) * (args.rounds + 1) * 3
+    if stream_bytes > 8 * 2**30:
+        raise InputError(f"--rounds {args.rounds} x --shots {args.shots} at --distance "
+                         f"{args.distance}: the stream's detection events need about "
+                         f"{stream_bytes / 2**30:.0f} GiB in memory (at most 8 GiB)")
+    return config
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -80,30 +93,29 @@ def execute(args: argparse.Namespace) -> int:
     if args.input is not None:
         source = RoundSource.from_file(args.input, task=config.task(), cycle_us=config.cycle_us)
     predecoder, pool = _predecoder(args, config), None
-    with ProgressBar(f"stream d={config.distance}", enabled=not args.json) as bar:
+    with stdout_for_json(args.json) as emit, \
+            ProgressBar(f"stream d={config.distance}", enabled=not args.json) as bar:
         if config.workers == 0:
             result = run_stream(config, source=source, predecoder=predecoder,
                                 progress=bar.update)
         else:
-            from pipelines._stream.ray_pool import RayPool, ray_session
+            from pipelines._stream.ray_pool import RayPool
+            from pipelines._stream.ray_session import ray_session
             from pipelines._stream.service import soft_cap_of
 
             with ray_session(args.address):
                 pool = RayPool(config=config, soft_cap=soft_cap_of(predecoder))
                 result = run_stream(config, pool=pool, source=source, predecoder=predecoder,
                                     progress=bar.update)
-    out = {"version": __version__, "task": config.task().metadata(seed=config.seed),
-           **result.to_json()}
-    if pool is not None:
-        out["ray_nodes"] = len({node for node, _ in pool.placement})
-    if predecoder is not None:
-        out["predecoder"] = {"model": str(args.predecoder), "mode": args.mode,
-                             "policy": predecoder.policy.describe(),
-                             "block_slices": predecoder.block_slices}
-    if args.json:
-        print(json.dumps(out))
-    else:
-        _print_summary(out)
+        out = {"version": __version__, "task": config.task().metadata(seed=config.seed),
+               **result.to_json()}
+        if pool is not None:
+            out["ray_nodes"] = len({node for node, _ in pool.placement})
+        if predecoder is not None:
+            out["predecoder"] = {"model": str(args.predecoder), "mode": args.mode,
+                                 "policy": predecoder.policy.describe(),
+                                 "block_slices": predecoder.block_slices}
+        emit(json.dumps(out) if args.json else _summary(out))
     return 0
 
 
@@ -111,10 +123,6 @@ def _predecoder(args: argparse.Namespace, config):
     """The block-wise pre-decoder of ``--predecoder``/``--mode`` (None without one)."""
     if args.predecoder is None:
         return None
-    if args.mode not in ("hard", "soft"):
-        raise ValueError(f"--mode={args.mode!r} must be hard or soft")
-    if args.block_slices < 0:
-        raise ValueError(f"--block-slices={args.block_slices} must be >= 1 (0: --n-com)")
     from pipelines._decoders.blocks import BlockPredecoder
     from predecoder import load_model
 
@@ -122,12 +130,12 @@ def _predecoder(args: argparse.Namespace, config):
     try:
         loaded = load_model(model)
     except ValueError as exc:
-        raise ValueError(f"--predecoder: {exc}") from exc
+        raise InputError(f"--predecoder: {exc}") from exc
     return BlockPredecoder(task=config.task(), net=loaded.net, policy=loaded.policy(args.mode),
                            block_slices=args.block_slices or config.plan().n_com)
 
 
-def _print_summary(out: dict) -> None:
+def _summary(out: dict) -> str:
     dec = next(iter(out["decoders"].values()))
     lines = [
         f"d={out['task']['distance']} rounds={out['rounds']} shots={out['shots']} "
@@ -141,7 +149,9 @@ def _print_summary(out: dict) -> None:
                                    " rounds/s" for k, v in out["per_worker"].items()),
         f"mean window decode {out['mean_window_decode_us']:.0f} us"
         + (f"; N_par for {out['cycle_us']} us cycle: {out['n_par']}" if "n_par" in out else ""),
-        f"windowed LER {dec['errors']}/{dec['shots']} = {dec['ler']:.2e} "
-        f"[{dec['ler_low']:.1e}, {dec['ler_high']:.1e}]",
+        (f"windowed LER {dec['errors']}/{dec['shots']}: < {dec['ler_high']:.1e} (95% upper "
+         "bound; no errors)") if dec["ler_is_upper_bound"] else
+        (f"windowed LER {dec['errors']}/{dec['shots']} = {dec['ler']:.2e} "
+         f"[{dec['ler_low']:.1e}, {dec['ler_high']:.1e}]"),
     ]
-    print("\n".join(lines))
+    return "\n".join(lines)

@@ -2,8 +2,9 @@
 
 Example: ``qecpipe train --preset small --steps 4000 --out model.safetensors``. The weights
 file records the preset, receptive field, widths, noise range, steps, shots seen, seed,
-version and the commit threshold; ``--checkpoint`` keeps a resumable copy (weights + AdamW
-state, safetensors, no pickle) every ``--checkpoint-every`` steps, ``--resume`` continues it.
+version and the (uncalibrated) hard-mode threshold; ``--checkpoint`` keeps a resumable copy
+(weights + AdamW state, safetensors, no pickle) every ``--checkpoint-every`` steps,
+``--resume`` continues it. Every output path is checked before the first step.
 """
 
 from __future__ import annotations
@@ -12,93 +13,123 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipelines._command.common import (
+    DEVICES,
+    input_file,
+    integer,
+    number,
+    odd_integer,
+    one_of,
+    output_file,
+    resolve_device,
+)
+from qec import NOISE_NAMES, InputError, RunFailure, check_output_dir
+
 PRESET_NAMES = ("small", "medium", "fast", "accurate")
-NOISE_CHOICES = ("uniform", "si1000", "stim")
+MAX_TRAIN_DISTANCE = 25     # the DEM of every training distance is held in memory at once
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an AI pre-decoder (data generated on the fly)")
-    p.add_argument("--preset", default="small", help=f"one of {', '.join(PRESET_NAMES)}")
-    p.add_argument("--steps", type=int, default=4000, help="optimizer steps")
-    p.add_argument("--batch", type=int, default=64, help="shots per step")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
-    p.add_argument("--noise", default="uniform",
-                   help=f"training noise family: one of {', '.join(NOISE_CHOICES)} (default "
+    p.add_argument("--preset", type=one_of(*PRESET_NAMES), default="small",
+                   help=f"one of {', '.join(PRESET_NAMES)} (default small)")
+    p.add_argument("--steps", type=integer(1, 10**8), default=4000,
+                   help="optimizer steps (default 4000)")
+    p.add_argument("--batch", type=integer(1, 1 << 16), default=64,
+                   help="shots per step (default 64)")
+    p.add_argument("--lr", type=number(0, 1, open_lo=True), default=2e-3,
+                   help="peak AdamW learning rate in (0, 1] (default 0.002)")
+    p.add_argument("--noise", type=one_of(*NOISE_NAMES), default="uniform",
+                   help=f"training noise family: one of {', '.join(NOISE_NAMES)} (default "
                         "uniform); recorded in the weights file")
-    p.add_argument("--p-min", type=float, default=0.002, help="lowest training p")
-    p.add_argument("--p-max", type=float, default=0.008, help="highest training p")
-    p.add_argument("--init", type=Path, default=None,
+    p.add_argument("--p-min", type=number(0, 0.5, open_lo=True, open_hi=True), default=0.002,
+                   help="lowest training p (default 0.002)")
+    p.add_argument("--p-max", type=number(0, 0.5, open_lo=True, open_hi=True), default=0.008,
+                   help="highest training p (default 0.008)")
+    p.add_argument("--init", type=input_file, default=None,
                    help="warm start from this weights file (same preset), e.g. a shipped model")
-    p.add_argument("--distances", default="3,5,7", help="training distances, comma-separated")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--distances", type=distance_list, default=(3, 5, 7),
+                   help="training distances, comma-separated odd integers in [3, "
+                        f"{MAX_TRAIN_DISTANCE}] (default 3,5,7)")
+    p.add_argument("--seed", type=integer(0), default=0, help="(default 0)")
+    p.add_argument("--device", type=one_of(*DEVICES), default="auto",
+                   help="auto, cpu or cuda (default auto)")
+    p.add_argument("--threads", type=integer(1, 256), default=1,
                    help="torch intra-op CPU threads (default 1: cheapest per step when shared)")
-    p.add_argument("--threshold", type=float, default=0.0,
-                   help="commit threshold (logit) stored in the file; calibrate it with "
-                        "bench/predecoder.py --calibrate")
-    p.add_argument("--out", type=Path, required=True, help="weights file (.safetensors)")
-    p.add_argument("--checkpoint", type=Path, default=None, help="resumable checkpoint file")
-    p.add_argument("--checkpoint-every", type=int, default=500)
-    p.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
-    p.add_argument("--snapshots", default="", help="steps at which to save weights copies "
-                   "(comma-separated) into --snapshot-dir, e.g. for a learning curve")
+    p.add_argument("--threshold", type=number(-100, 100), default=30.0,
+                   help="hard-mode commit threshold (logit) stored in the file, marked "
+                        "uncalibrated (default 30: commit nothing); calibrate it with "
+                        "`qecpipe calibrate`")
+    p.add_argument("--out", type=output_file(".safetensors"), required=True,
+                   help="weights file (.safetensors)")
+    p.add_argument("--checkpoint", type=output_file(".safetensors"), default=None,
+                   help="resumable checkpoint file (.safetensors)")
+    p.add_argument("--checkpoint-every", type=integer(1), default=500, help="(default 500)")
+    p.add_argument("--resume", type=input_file, default=None,
+                   help="continue from this checkpoint")
+    p.add_argument("--snapshots", type=step_list, default=(),
+                   help="steps at which to save weights copies (comma-separated) into "
+                        "--snapshot-dir, e.g. for a learning curve")
     p.add_argument("--snapshot-dir", type=Path, default=None)
-    p.add_argument("--eval-every", type=int, default=500,
-                   help="steps between held-out soft/hard pre-decoder vs PM checks (0: never)")
-    p.add_argument("--eval-shots", type=int, default=2000,
-                   help="held-out shots per check (d=5, X basis, the training noise family)")
-    p.add_argument("--eval-p", type=float, default=0.006, help="p of the held-out check")
-    p.add_argument("--log", type=Path, default=None, help="CSV of loss and held-out checks")
+    p.add_argument("--eval-every", type=integer(0), default=500,
+                   help="steps between held-out soft/hard pre-decoder vs PM checks (0: never; "
+                        "default 500)")
+    p.add_argument("--eval-shots", type=integer(100, 10**7), default=2000,
+                   help="held-out shots per check (d=5, X basis, the training noise family; "
+                        "default 2000)")
+    p.add_argument("--eval-p", type=number(0, 0.5, open_lo=True, open_hi=True), default=0.006,
+                   help="p of the held-out check (default 0.006)")
+    p.add_argument("--log", type=output_file(".csv"), default=None,
+                   help="CSV of loss and held-out checks (appended)")
     p.set_defaults(handler=execute)
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without one is an error."""
-    import torch
-
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"--device={device!r} must be auto, cpu or cuda")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device=cuda but torch sees no CUDA device")
-    return device
+def distance_list(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated odd distances in [3, MAX_TRAIN_DISTANCE]."""
+    parse = odd_integer(3, MAX_TRAIN_DISTANCE)
+    values = tuple(parse(v.strip()) for v in text.split(",") if v.strip())
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} must list at least one distance")
+    return values
 
 
-def _ints(text: str, flag: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError as exc:
-        raise ValueError(f"{flag}={text!r} must be comma-separated integers") from exc
+def step_list(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated step numbers >= 1."""
+    parse = integer(1)
+    return tuple(parse(v.strip()) for v in text.split(",") if v.strip())
 
 
 def _config(args: argparse.Namespace):
     from predecoder.train import TrainConfig
 
-    if args.preset not in PRESET_NAMES:
-        raise ValueError(f"--preset={args.preset!r} must be one of {', '.join(PRESET_NAMES)}")
-    if args.threads < 1:
-        raise ValueError(f"--threads={args.threads} must be >= 1")
-    if args.out.suffix != ".safetensors":
-        raise ValueError(f"--out={str(args.out)!r} must end in .safetensors")
+    if args.snapshots and args.snapshot_dir is None:
+        raise InputError("--snapshots needs --snapshot-dir")
+    if args.snapshot_dir is not None:
+        check_output_dir(args.snapshot_dir, flag="--snapshot-dir")
+    if args.p_min > args.p_max:
+        raise InputError(f"--p-min={args.p_min} must be <= --p-max={args.p_max}")
+    if args.init is not None:      # refuse a wrong file before any step (and any output)
+        from predecoder.model import PRESETS
+        from predecoder.weights import load_weights
+
+        try:
+            load_weights(args.init, expect=PRESETS[args.preset])
+        except InputError as exc:
+            raise InputError(f"--init: {exc}") from exc
     return TrainConfig(
         preset=args.preset, noise=args.noise, steps=args.steps, batch=args.batch, lr=args.lr,
         p_min=args.p_min, eval_shots=args.eval_shots, eval_p=args.eval_p,
         init_path=str(args.init) if args.init is not None else None,
-        p_max=args.p_max, distances=_ints(args.distances, "--distances"), seed=args.seed,
+        p_max=args.p_max, distances=args.distances, seed=args.seed,
         device=resolve_device(args.device), eval_every=args.eval_every,
         checkpoint_path=str(args.checkpoint) if args.checkpoint else None,
-        checkpoint_every=args.checkpoint_every,
-        snapshot_steps=_ints(args.snapshots, "--snapshots"),
+        checkpoint_every=args.checkpoint_every, snapshot_steps=args.snapshots,
         snapshot_dir=str(args.snapshot_dir) if args.snapshot_dir else None,
         log_path=str(args.log) if args.log else None)
 
 
 def execute(args: argparse.Namespace) -> int:
     config = _config(args)
-    if args.resume is not None and not args.resume.is_file():
-        raise ValueError(f"--resume={str(args.resume)!r} does not exist")
     import torch
 
     from predecoder.inference import DEFAULT_SOFT_CAP
@@ -112,8 +143,11 @@ def execute(args: argparse.Namespace) -> int:
     with _Progress(config.steps) as bar:
         result = train(config, resume=args.resume, progress=bar.update)
     record = {**result.training_record(), "command": "qecpipe " + " ".join(sys.argv[1:])}
+    if not torch.isfinite(torch.cat([p.flatten() for p in result.net.parameters()])).all():
+        raise RunFailure("training diverged: the network's weights are not finite; no model "
+                         "was written; lower --lr")
     save_weights(args.out, result.net, preset=config.preset, threshold=args.threshold,
-                 soft_cap=DEFAULT_SOFT_CAP, training=record)
+                 soft_cap=DEFAULT_SOFT_CAP, training=record, calibrated=False)
     print(f"wrote {args.out} (preset={config.preset}, steps={result.step}, "
           f"shots seen={result.shots_seen}, {result.seconds:.0f} s on {config.device})")
     return 0

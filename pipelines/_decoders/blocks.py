@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipelines._windows.slices import MARGIN, SliceLayout, template_offset
-from qec import BOUNDARY, SparseEdgeWeights, Task
+from qec import BOUNDARY, InputError, SparseEdgeWeights, Task
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class BlockPredecoder:
         from predecoder import EdgeLayout
 
         if isinstance(block_slices, bool) or not isinstance(block_slices, int) or block_slices < 1:
-            raise ValueError(f"block_slices={block_slices!r} must be an integer >= 1")
+            raise InputError(f"block_slices={block_slices!r} must be an integer >= 1")
         self.task, self.net, self.policy, self.device = task, net, policy, device
         self.layout = SliceLayout.of_task(task)
         self.halo = net.config.halo
@@ -122,7 +122,7 @@ class BlockPredecoder:
         e0, e1 = self.extended(t0, t1)
         lo, hi = self.layout.start(e0), self.layout.start(e1)
         if dets_ext.ndim != 2 or dets_ext.shape[1] != hi - lo:
-            raise ValueError(f"block ({t0}, {t1}) reads slices {e0}..{e1 - 1}: expected "
+            raise InputError(f"block ({t0}, {t1}) reads slices {e0}..{e1 - 1}: expected "
                              f"(shots, {hi - lo}) detection events, got {dets_ext.shape}")
         off = template_offset(e0, e1, self.num_slices, self.template_slices)
         delta = e0 - off                      # experiment slice = template slice + delta

@@ -35,7 +35,15 @@ from pathlib import Path
 import numpy as np
 import stim
 
-from qec import BlossomMatcher, MatchingDecoder, StageStats, Task, check_packed, popcount_rows
+from qec import (
+    BlossomMatcher,
+    InputError,
+    MatchingDecoder,
+    StageStats,
+    Task,
+    check_packed,
+    popcount_rows,
+)
 
 log = logging.getLogger(__name__)
 HARD_DECODERS = ("predecoder+pymatching", "predecoder+pymatching-correlated")
@@ -46,7 +54,7 @@ PREDECODER_DECODERS = HARD_DECODERS + SOFT_DECODERS
 def mode_of(name: str) -> str:
     """'hard' or 'soft': the commit mode of pre-decoder decoder ``name``."""
     if name not in PREDECODER_DECODERS:
-        raise ValueError(f"decoder={name!r} is not a pre-decoder decoder; choose one of "
+        raise InputError(f"decoder={name!r} is not a pre-decoder decoder; choose one of "
                          f"{', '.join(PREDECODER_DECODERS)}")
     return "soft" if name in SOFT_DECODERS else "hard"
 
@@ -120,15 +128,19 @@ class PredecoderPipeline:
         loaded = load_model(model, device=device)
         policy = loaded.policy(mode) if policy is None else policy
         if policy.mode != mode:
-            raise ValueError(f"policy {policy.describe()} does not match mode={mode!r}")
+            raise InputError(f"policy {policy.describe()} does not match mode={mode!r}")
         if policy.soft_mode:
             if correlated:
-                raise ValueError("soft mode has no correlated variant")
+                raise InputError("soft mode has no correlated variant")
             matcher = BlossomMatcher.from_graph(layout.graph, cap=policy.cap)
             name = SOFT_DECODERS[0]
         else:
             matcher = MatchingDecoder.from_dem(dem, correlated=correlated)
             name = HARD_DECODERS[1] if correlated else HARD_DECODERS[0]
+            if not loaded.calibrated:
+                log.warning("the hard-mode threshold of %s (logit > %g) was never calibrated; "
+                            "run `qecpipe calibrate %s` (soft mode needs no threshold)",
+                            loaded.path.name, policy.threshold, loaded.path)
         return cls(name=name, layout=layout, loaded=loaded, policy=policy, matcher=matcher,
                    device=device, tile=tile)
 

@@ -15,7 +15,7 @@ import numpy as np
 import stim
 
 from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS, mode_of
-from qec import MATCHING_DECODERS, MatchingDecoder, Task
+from qec import MATCHING_DECODERS, InputError, MatchingDecoder, Task
 
 
 class BatchDecoder(Protocol):
@@ -43,12 +43,12 @@ def validate_decoder_names(names: list[str], *, extra: Collection[str] = ()) -> 
     """Return ``names`` if every one is registered (or in ``extra``), else raise naming the
     first unknown one."""
     if not names:
-        raise ValueError("decoders=[] must name at least one decoder")
+        raise InputError("decoders=[] must name at least one decoder")
     for name in names:
         if name not in DECODER_NAMES and name not in extra:
-            raise ValueError(f"decoder={name!r} is unknown; choose from {', '.join(DECODER_NAMES)}")
+            raise InputError(f"decoder={name!r} is unknown; choose from {', '.join(DECODER_NAMES)}")
     if len(set(names)) != len(names):
-        raise ValueError(f"decoders={names} names a decoder twice")
+        raise InputError(f"decoders={names} names a decoder twice")
     return names
 
 

@@ -18,13 +18,14 @@ from pipelines._decoders.registry import (
 from qec import (
     DEFAULT_CHUNK_SHOTS,
     DecodeStats,
+    InputError,
     PairedCounts,
     Task,
     popcount_rows,
     sample_detectors,
 )
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[int, int, dict[str, int]], None]   # (done, total, errors so far)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def run_task(
     built = dict(built or {})
     names = validate_decoder_names(list(decoders), extra=built)
     if max_errors is not None and max_errors < 1:
-        raise ValueError(f"max_errors={max_errors} must be >= 1")
+        raise InputError(f"max_errors={max_errors} must be >= 1")
     for name in names:
         if name not in built:
             built[name] = make_decoder(name, task, dem=dem)
@@ -103,7 +104,7 @@ def run_task(
         pairs = [p + PairedCounts.of(p.a, wrong[p.a], p.b, wrong[p.b]) for p in pairs]
         done += chunk.shots
         if progress is not None:
-            progress(done, shots)
+            progress(done, shots, dict(errors))
         if max_errors is not None and min(errors.values()) >= max_errors:
             break
         t0 = time.perf_counter()

@@ -27,6 +27,7 @@ import sinter
 import stim
 
 from pipelines._decoders.registry import DECODER_NAMES, BatchDecoder, make_decoder_for_dem
+from qec import InputError, InputTypeError
 
 
 def sinter_decoders(*, model: str | Path | None = None) -> dict[str, sinter.Decoder]:
@@ -74,10 +75,10 @@ class SinterDecoder(sinter.Decoder):
 
     def __post_init__(self) -> None:
         if self.name not in DECODER_NAMES:
-            raise ValueError(f"name={self.name!r} is not a qecpipe decoder that can be built "
+            raise InputError(f"name={self.name!r} is not a qecpipe decoder that can be built "
                              f"from a DEM; choose one of {', '.join(DECODER_NAMES)}")
         if self.model is not None and not isinstance(self.model, str):
-            raise TypeError(f"model={self.model!r} must be a preset name or a path string")
+            raise InputTypeError(f"model={self.model!r} must be a preset name or a path string")
 
     def compile_decoder_for_dem(self, *, dem: stim.DetectorErrorModel) -> sinter.CompiledDecoder:
         return _CompiledDecoder(make_decoder_for_dem(self.name, dem, model=self.model))

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from pipelines._windows.plan import WindowPlan
-from qec import NoiseModel, Task
+from qec import InputError, NoiseModel, Task
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,10 +46,10 @@ class StreamConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "shots" else 0):
                 rule = ">= 1" if name == "shots" else ">= 0"
-                raise ValueError(f"{name}={v!r} must be an integer {rule}")
+                raise InputError(f"{name}={v!r} must be an integer {rule}")
         if not (isinstance(self.cycle_us, (int, float)) and math.isfinite(self.cycle_us)
                 and self.cycle_us >= 0):
-            raise ValueError(f"cycle_us={self.cycle_us!r} must be a number >= 0")
+            raise InputError(f"cycle_us={self.cycle_us!r} must be a number >= 0")
 
     def task(self) -> Task:
         return Task(distance=self.distance, noise=self.noise, rounds=self.rounds,

@@ -5,17 +5,18 @@ with its own matchers, each call one whole window of S shots (a call costs ~1 ms
 keeps Ray's share small). The template matching graph is built once on the driver and put in
 the object store; every actor (and every restart of one) builds its window matchers from it.
 
-Faults: actors restart (``max_restarts``); a call lost with a dying actor is re-submitted by
-the pool, so every window is decoded and committed exactly once (the service refuses a second
-completion of a window).
+Faults: actors restart (``max_restarts``). A call lost with a dying actor is re-submitted to
+another actor; the dead one gets no new work until a probe call shows it is back (so the
+windows decoded again are exactly the ones it held), and after ``MAX_RESTARTS`` deaths it is
+given up. Every window is decoded and committed exactly once (the service refuses a second
+completion). When every actor is given up, or one window keeps failing, the pool raises
+:class:`ServiceFailure` with one line saying so.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -23,41 +24,10 @@ import numpy as np
 from pipelines._stream.config import StreamConfig
 from pipelines._windows.graphs import WindowGraphs
 from pipelines._windows.worker import WindowResult, WindowWorker
-from qec import SparseEdgeWeights, pack_bits, unpack_bits
+from qec import InputError, RunFailure, SparseEdgeWeights, pack_bits, unpack_bits
 
 MAX_RESTARTS = 4
 MAX_RERUNS_PER_WINDOW = 4
-
-
-def local_cpus() -> int:
-    """Cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-@contextmanager
-def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator[bool]:
-    """Ray for one run: join ``address`` ('auto' or HOST:PORT), or start a local one.
-
-    A local Ray uses ``num_cpus`` (default: the cores this process may use) and no dashboard,
-    and is shut down at the end (Ray 2.60 on Linux cannot be held to the loopback interface:
-    it replaces 127.0.0.1 by the routable node address; its token authentication is on).
-    If Ray is already initialised in this process (a notebook, the test suite), it is used
-    as it is and left running. Yields whether this call started (and will stop) Ray.
-    """
-    import ray
-
-    if ray.is_initialized():
-        yield False
-        return
-    if address is None:
-        ray.init(address="local", num_cpus=num_cpus or local_cpus(), include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
-    else:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    try:
-        yield True
-    finally:
-        ray.shutdown()
 
 
 class _DecoderActorImpl:
@@ -94,6 +64,10 @@ def _actor_class():
     return ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=0)(_DecoderActorImpl)
 
 
+class ServiceFailure(RunFailure):
+    """The decoding service cannot go on (its workers keep dying); the message says why."""
+
+
 class RayPool:
     """A pool of decoder actors (the :class:`pipelines._stream.service.Pool` protocol).
 
@@ -104,8 +78,9 @@ class RayPool:
             subclass must pickle by value or be importable on every node).
         spread: place actors on different nodes where possible (Ray's SPREAD strategy).
 
-    Windows go to the actor with the fewest calls in flight. ``reruns`` counts windows
-    re-submitted after their actor died.
+    Windows go to the live actor with the fewest calls in flight. ``reruns`` counts windows
+    re-submitted after their actor died, ``lost`` lists them as (actor, window index), and
+    ``deaths`` counts each actor's deaths.
     """
 
     def __init__(self, *, config: StreamConfig, soft_cap: float | None = None,
@@ -113,7 +88,7 @@ class RayPool:
         import ray
 
         if config.workers < 1:
-            raise ValueError(f"workers={config.workers} must be >= 1 for a Ray pool")
+            raise InputError(f"workers={config.workers} must be >= 1 for a Ray pool")
         self.num_workers = config.workers
         template = WindowGraphs(config.task(), config.plan()).template_graph
         # Held for the pool's life: restarting actors read their constructor arguments again.
@@ -127,16 +102,28 @@ class RayPool:
                        for _ in range(config.workers)]
         self.placement = ray.get([a.where.remote() for a in self.actors])  # waits for warm-up
         self.load = [0] * config.workers
-        self.pending: dict = {}  # ObjectRef -> (key, index, dets, worker, t_submit, tries)
-        self.reruns = 0
+        self.state = ["ok"] * config.workers       # ok | probing | dead
+        self.deaths = [0] * config.workers
+        self.probes: dict = {}   # ObjectRef -> worker whose restart it checks
+        self.pending: dict = {}  # ObjectRef -> (key, index, dets, weights, worker, t0, tries)
+        self.waiting: list = []  # submissions held while no actor is live
+        self.lost: list[tuple[int, int]] = []
 
     @property
     def in_flight(self) -> int:
-        return len(self.pending)
+        return len(self.pending) + len(self.waiting)
+
+    @property
+    def reruns(self) -> int:
+        return len(self.lost)
 
     def submit(self, key: tuple, index: int, dets: np.ndarray,
                weights: SparseEdgeWeights | None = None, *, tries: int = 0) -> None:
-        worker = int(np.argmin(self.load))
+        live = [w for w, st in enumerate(self.state) if st == "ok"]
+        if not live:
+            self.waiting.append((key, index, dets, weights, tries))
+            return
+        worker = min(live, key=lambda w: self.load[w])
         ref = self.actors[worker].decode_packed.remote(index, pack_bits(dets), dets.shape[1],
                                                        weights)
         self.load[worker] += 1
@@ -144,35 +131,79 @@ class RayPool:
 
     def wait(self, timeout: float | None) -> list[tuple[tuple, WindowResult, int, float]]:
         import ray
-        from ray.exceptions import RayActorError
 
-        if not self.pending:
+        refs = [*self.pending, *self.probes]
+        if not refs:
             if timeout:
                 time.sleep(timeout)
             return []
-        ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
         if ready:  # collect everything else that is already done, without waiting
-            ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         done = []
         for ref in ready:
-            key, index, dets, weights, worker, t0, tries = self.pending.pop(ref)
-            self.load[worker] -= 1
-            try:
-                flip, toggles, seconds = ray.get(ref)
-            except RayActorError as exc:  # the actor died with this call: decode it again
-                if tries >= MAX_RERUNS_PER_WINDOW:
-                    raise RuntimeError(f"window {index} failed {tries + 1} times; the "
-                                       f"decoder actors keep dying") from exc
-                self.reruns += 1
-                self.submit(key, index, dets, weights, tries=tries + 1)
-                continue
-            result = WindowResult(index, flip, unpack_bits(toggles, dets.shape[1]), seconds)
-            done.append((key, result, worker, time.perf_counter() - t0))
+            if ref in self.probes:
+                self._probed(ref)
+            else:
+                done += self._collected(ref)
         return done
+
+    def _collected(self, ref) -> list[tuple[tuple, WindowResult, int, float]]:
+        import ray
+        from ray.exceptions import RayActorError
+
+        key, index, dets, weights, worker, t0, tries = self.pending.pop(ref)
+        self.load[worker] -= 1
+        try:
+            flip, toggles, seconds = ray.get(ref)
+        except RayActorError:  # the actor died with this call: decode the window elsewhere
+            if tries >= MAX_RERUNS_PER_WINDOW:
+                raise ServiceFailure(f"window {index} failed {tries + 1} times: the decoder "
+                                     "actors keep dying") from None
+            self._died(worker)
+            self.lost.append((worker, index))
+            self.submit(key, index, dets, weights, tries=tries + 1)
+            return []
+        result = WindowResult(index, flip, unpack_bits(toggles, dets.shape[1]), seconds)
+        return [(key, result, worker, time.perf_counter() - t0)]
+
+    def _died(self, worker: int) -> None:
+        """A call of ``worker`` failed: stop using it until a probe shows it restarted."""
+        if self.state[worker] != "ok":
+            return                 # this death is already known
+        self.deaths[worker] += 1
+        self._probe(worker)
+
+    def _probe(self, worker: int) -> None:
+        if self.deaths[worker] > MAX_RESTARTS:
+            self.state[worker] = "dead"
+            if all(st == "dead" for st in self.state):
+                raise ServiceFailure(f"all {self.num_workers} decoder actors died (each more "
+                                     f"than {MAX_RESTARTS} times); the stream stops with "
+                                     f"{self.in_flight} windows undecoded")
+            return
+        self.state[worker] = "probing"
+        self.probes[self.actors[worker].where.remote()] = worker
+
+    def _probed(self, ref) -> None:
+        import ray
+        from ray.exceptions import RayActorError
+
+        worker = self.probes.pop(ref)
+        try:
+            ray.get(ref)
+        except RayActorError:   # died again while restarting
+            self.deaths[worker] += 1
+            self._probe(worker)
+            return
+        self.state[worker] = "ok"
+        held, self.waiting = self.waiting, []
+        for key, index, dets, weights, tries in held:
+            self.submit(key, index, dets, weights, tries=tries)
 
     def close(self) -> None:
         import ray
 
         for a in self.actors:
             ray.kill(a, no_restart=True)
-        self.actors, self.pending = [], {}
+        self.actors, self.pending, self.probes, self.waiting = [], {}, {}, []

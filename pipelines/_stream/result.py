@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ import numpy as np
 from pipelines._stream.config import StreamConfig
 from pipelines._stream.service import Pool, StreamService, WindowCall
 from pipelines._stream.source import RoundSource
-from qec import StageStats
+from qec import InputError, StageStats
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class StreamResult:
         """Workers needed to keep up at ``cycle_us`` (default: the stream's own cycle)."""
         cycle = self.config.cycle_us if cycle_us is None else cycle_us
         if cycle <= 0:
-            raise ValueError(f"cycle_us={cycle} must be > 0 for N_par")
+            raise InputError(f"cycle_us={cycle} must be > 0 for N_par")
         t_dec = self.mean_decode_seconds
         period = self.config.plan().period
         return math.ceil(2 * t_dec / ((0.0 + cycle * 1e-6) * period))
@@ -114,6 +115,7 @@ class StreamResult:
 def run_stream(
     config: StreamConfig, *, pool: Pool | None = None, source: RoundSource | None = None,
     predecoder=None, progress: Callable[[int, int], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> StreamResult:
     """Stream ``source`` (default: sampled from the config) through a service and measure it.
 
@@ -122,15 +124,16 @@ def run_stream(
     """
     source = source or RoundSource.from_task(config.task(), shots=config.shots,
                                              seed=config.seed, cycle_us=config.cycle_us)
-    service = StreamService(config=config, pool=pool, predecoder=predecoder)
+    service = StreamService(config=config, pool=pool, predecoder=predecoder, clock=clock)
     service.open("main", shots=source.dets.shape[0])
     state = service.streams["main"]
     try:
         start = service.now()
         for t, dets in source:
-            while service.now() < start + source.due(t):
-                service.poll(min(0.01, start + source.due(t) - service.now()))
-            service.push("main", t, dets, arrival=start + source.due(t))
+            due = start + source.due(t)
+            while (remaining := due - service.now()) > 0:   # one clock read per decision
+                service.poll(min(0.01, remaining))
+            service.push("main", t, dets, arrival=due)
             if progress is not None:
                 progress(state.committed, len(state.plan.windows))
         service.drain()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from pipelines._stream.config import StreamConfig
 from pipelines._windows.worker import WindowResult, WindowWorker, check_dets
-from qec import SparseEdgeWeights
+from qec import InputError, SparseEdgeWeights
 
 
 class _StreamState:
@@ -59,14 +60,14 @@ class _StreamState:
 
     def push(self, t: int, dets: np.ndarray, arrival: float) -> None:
         if t != self.received:
-            raise ValueError(f"slice t={t} arrived out of order; expected t={self.received}")
+            raise InputError(f"slice t={t} arrived out of order; expected t={self.received}")
         if t >= self.layout.num_slices:
-            raise ValueError(f"slice t={t} is past the experiment's last slice "
+            raise InputError(f"slice t={t} is past the experiment's last slice "
                              f"{self.layout.num_slices - 1}")
         size = self.layout.size(t)
         dets = check_dets(dets, size, f"slice {t}")
         if dets.shape[0] != self.shots:
-            raise ValueError(f"slice {t} has {dets.shape[0]} shots; the stream has {self.shots}")
+            raise InputError(f"slice {t} has {dets.shape[0]} shots; the stream has {self.shots}")
         self.dets[:, self.layout.start(t):self.layout.start(t + 1)] = dets
         if self.raw is not self.dets:
             self.raw[:, self.layout.start(t):self.layout.start(t + 1)] = dets
@@ -233,11 +234,11 @@ class StreamService:
         >>> svc.push("q1", 0, np.zeros((2, 4), dtype=np.int32))
         Traceback (most recent call last):
         ...
-        TypeError: slice 0 has dtype int32; expected bool or uint8 (0/1)
+        qec.errors.InputTypeError: slice 0 has dtype int32; expected bool or uint8 (0/1)
     """
 
     def __init__(self, *, config: StreamConfig, pool: Pool | None = None,
-                 predecoder=None) -> None:
+                 predecoder=None, clock: Callable[[], float] = time.perf_counter) -> None:
         self.config, self.predecoder = config, predecoder
         self.worker = WindowWorker(task=config.task(), plan=config.plan(),
                                    soft_cap=soft_cap_of(predecoder))
@@ -249,16 +250,18 @@ class StreamService:
         self.queue: deque[tuple[str, int]] = deque()  # ready, waiting for an in-flight slot
         self.backlog: dict[str, list[tuple[float, int]]] = {}
         self.calls: list[WindowCall] = []
-        self.t0 = time.perf_counter()
+        self.clock = clock
+        self.t0 = clock()
 
     def now(self) -> float:
-        return time.perf_counter() - self.t0
+        """Seconds since the service started, on its clock (injectable for tests)."""
+        return self.clock() - self.t0
 
     def open(self, stream_id: str, *, shots: int) -> None:
         if stream_id in self.streams:
-            raise ValueError(f"stream_id={stream_id!r} is already open")
+            raise InputError(f"stream_id={stream_id!r} is already open")
         if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
-            raise ValueError(f"shots={shots!r} must be an integer >= 1")
+            raise InputError(f"shots={shots!r} must be an integer >= 1")
         self.streams[stream_id] = _StreamState(worker=self.worker, shots=shots,
                                                predecoder=self.predecoder)
         self.backlog[stream_id] = []
@@ -274,6 +277,8 @@ class StreamService:
 
     def poll(self, timeout: float | None = 0.0) -> int:
         """Collect finished windows (waiting up to ``timeout`` s); return how many."""
+        if timeout is not None and not timeout >= 0:
+            raise InputError(f"timeout={timeout} must be >= 0 or None")
         done = self.pool.wait(timeout)
         for (stream_id, index), result, worker, call_s in done:
             state = self.streams[stream_id]
@@ -300,13 +305,13 @@ class StreamService:
         """(S, O) bool observable prediction of a finished stream."""
         state = self._state(stream_id)
         if not state.finished:
-            raise ValueError(f"stream_id={stream_id!r} has committed {state.committed} of "
+            raise InputError(f"stream_id={stream_id!r} has committed {state.committed} of "
                              f"{len(state.plan.windows)} windows")
         return state.flip.copy()
 
     def _state(self, stream_id: str) -> _StreamState:
         if stream_id not in self.streams:
-            raise ValueError(f"stream_id={stream_id!r} is not open")
+            raise InputError(f"stream_id={stream_id!r} is not open")
         return self.streams[stream_id]
 
     def _record(self, stream_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from pipelines._windows.slices import SliceLayout
 from pipelines._windows.worker import check_dets
-from qec import Task, pack_bits, sample_detectors, unpack_bits
+from qec import InputError, Task, atomic_path, pack_bits, sample_detectors, unpack_bits
 
 
 class RoundSource:
@@ -27,7 +28,7 @@ class RoundSource:
         self.dets = check_dets(dets, layout.num_detectors, "dets")
         self.obs = np.asarray(obs, dtype=bool)
         if self.obs.ndim != 2 or self.obs.shape[0] != self.dets.shape[0]:
-            raise ValueError(f"obs has shape {self.obs.shape}; expected ({self.dets.shape[0]}, O)")
+            raise InputError(f"obs has shape {self.obs.shape}; expected ({self.dets.shape[0]}, O)")
         self.layout, self.cycle_us = layout, float(cycle_us)
 
     @classmethod
@@ -42,17 +43,37 @@ class RoundSource:
 
     @classmethod
     def from_file(cls, path: Path, *, task: Task, cycle_us: float) -> RoundSource:
-        """Load an ``.npz`` written by :meth:`save` (bit-packed ``dets`` and ``obs``)."""
+        """Load an ``.npz`` written by :meth:`save` (bit-packed ``dets`` and ``obs``); the
+        file is checked against ``task`` (format, array names, shapes) before use."""
         layout = SliceLayout.of_task(task)
-        with np.load(path) as data:
-            if "dets" not in data or "obs" not in data:
-                raise ValueError(f"path={str(path)!r} must hold arrays 'dets' and 'obs'")
-            dets = unpack_bits(data["dets"], layout.num_detectors)
-            obs = unpack_bits(data["obs"], 1)
+        where = f"--input={str(path)!r}"
+        try:
+            data = np.load(path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile) or not {"dets", "obs"} <= set(
+                    data.files):
+                raise InputError(f"{where} must be an .npz holding arrays 'dets' and 'obs' "
+                                 "(RoundSource.save)")
+            with data:
+                dets, obs = data["dets"], data["obs"]
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"{where} is not a readable .npz file: "
+                             f"{' '.join(str(exc).split()) or type(exc).__name__}") from exc
+        try:
+            dets, obs = unpack_bits(dets, layout.num_detectors), unpack_bits(obs, 1)
+        except InputError as exc:
+            raise InputError(f"{where} was not written for d={task.distance}, "
+                             f"rounds={task.rounds}, basis={task.basis} "
+                             f"({layout.num_detectors} detectors per shot): {exc}") from exc
+        if dets.shape[0] != obs.shape[0] or dets.shape[0] == 0:
+            raise InputError(f"{where} holds {dets.shape[0]} shots of detectors and "
+                             f"{obs.shape[0]} of observables; expected the same number >= 1")
         return cls(dets=dets, obs=obs, layout=layout, cycle_us=cycle_us)
 
     def save(self, path: Path) -> None:
-        np.savez_compressed(path, dets=pack_bits(self.dets), obs=pack_bits(self.obs))
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, dets=pack_bits(self.dets), obs=pack_bits(self.obs))
 
     @property
     def num_slices(self) -> int:

@@ -16,7 +16,7 @@ import pymatching
 
 from pipelines._windows.plan import Window, WindowPlan
 from pipelines._windows.slices import MARGIN, SliceLayout, template_offset
-from qec import BOUNDARY, MatchingGraph, Task, weight_of_prob, xor_prob
+from qec import BOUNDARY, InputError, MatchingGraph, Task, weight_of_prob, xor_prob
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,7 +139,7 @@ def _build_window_graph(merged: dict, num_dets: int, num_obs: int) -> WindowGrap
         obs.append(o)
         probs.append(p)
     if m.num_detectors < num_dets:
-        raise ValueError(f"window has {num_dets} detectors but edges reach only "
+        raise InputError(f"window has {num_dets} detectors but edges reach only "
                          f"{m.num_detectors}: a detector has no edge in the window")
     order = np.argsort(np.array(keys, dtype=np.int64))
     return WindowGraph(m, num_dets, num_obs, np.array(keys, dtype=np.int64)[order],

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qec import InputError
+
 Layer = str  # 'A' or 'B'
 
 
@@ -69,9 +71,9 @@ class WindowPlan:
         for name in ("num_slices", "n_com", "n_buf"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+                raise InputError(f"{name}={value!r} must be an integer >= 1")
         if self.num_slices < 2:
-            raise ValueError(f"num_slices={self.num_slices} must be >= 2 (rounds >= 1)")
+            raise InputError(f"num_slices={self.num_slices} must be >= 2 (rounds >= 1)")
         object.__setattr__(self, "windows", self._tile())
 
     @property

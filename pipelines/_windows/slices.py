@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qec import Geometry, Task
+from qec import Geometry, InputError, Task
 
 MARGIN = 3  # slices of real context a template keeps before/after the stretch it stands in for
 
@@ -40,7 +40,7 @@ class SliceLayout:
 
     def __post_init__(self) -> None:
         if self.num_slices < 2 or min(self.n_first, self.n_bulk, self.n_last) < 1:
-            raise ValueError(f"SliceLayout({self.n_first}, {self.n_bulk}, {self.n_last}, "
+            raise InputError(f"SliceLayout({self.n_first}, {self.n_bulk}, {self.n_last}, "
                              f"num_slices={self.num_slices}) needs counts >= 1 and >= 2 slices")
 
     @classmethod

@@ -47,7 +47,16 @@ import numpy as np
 
 from pipelines._windows.graphs import WindowGraph, WindowGraphs, ordered_pairs
 from pipelines._windows.plan import Window, WindowPlan
-from qec import BOUNDARY, MatchingGraph, SparseEdgeWeights, Task, pack_bits, unpack_bits
+from qec import (
+    BOUNDARY,
+    InputError,
+    InputTypeError,
+    MatchingGraph,
+    SparseEdgeWeights,
+    Task,
+    pack_bits,
+    unpack_bits,
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,7 @@ class WindowWorker:
     def __init__(self, *, task: Task, plan: WindowPlan, full_graph: bool = False,
                  template: MatchingGraph | None = None, soft_cap: float | None = None) -> None:
         if plan.num_slices != task.rounds + 1:
-            raise ValueError(f"plan.num_slices={plan.num_slices} must be task.rounds + 1 = "
+            raise InputError(f"plan.num_slices={plan.num_slices} must be task.rounds + 1 = "
                              f"{task.rounds + 1}")
         self.task, self.plan, self.soft_cap = task, plan, soft_cap
         self.graphs = WindowGraphs(task, plan, full=full_graph, template=template)
@@ -146,9 +155,9 @@ class WindowWorker:
     def _soft_pairs(self, window: Window, graph: WindowGraph, dets: np.ndarray,
                     weights: SparseEdgeWeights) -> tuple[np.ndarray, np.ndarray]:
         if self.soft_cap is None:
-            raise ValueError("per-shot weights need a WindowWorker built with soft_cap")
+            raise InputError("per-shot weights need a WindowWorker built with soft_cap")
         if weights.shots != dets.shape[0]:
-            raise ValueError(f"weights has {weights.shots} rows; expected {dets.shape[0]}")
+            raise InputError(f"weights has {weights.shots} rows; expected {dets.shape[0]}")
         matcher = graph.soft_matcher(self.soft_cap)
         local = self.local_weights(window, weights)
         ends = graph.edge_dets
@@ -265,13 +274,13 @@ def _commit_filter(sid: np.ndarray, pairs: np.ndarray, num_detectors: int, c0: i
 def check_dets(dets: np.ndarray, num: int, name: str) -> np.ndarray:
     """Enforce the (S, num) bool/uint8 0/1 contract at a boundary; return a bool array."""
     if not isinstance(dets, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(dets).__name__}")
+        raise InputTypeError(f"{name} must be a numpy array, got {type(dets).__name__}")
     if dets.dtype not in (np.bool_, np.uint8):
-        raise TypeError(f"{name} has dtype {dets.dtype}; expected bool or uint8 (0/1)")
+        raise InputTypeError(f"{name} has dtype {dets.dtype}; expected bool or uint8 (0/1)")
     if dets.ndim != 2 or dets.shape[1] != num:
-        raise ValueError(f"{name} has shape {dets.shape}; expected (shots, {num})")
+        raise InputError(f"{name} has shape {dets.shape}; expected (shots, {num})")
     if dets.dtype == np.uint8 and dets.size and dets.max() > 1:
-        raise ValueError(f"{name} holds values > 1; expected 0/1 (unpack bit-packed data)")
+        raise InputError(f"{name} holds values > 1; expected 0/1 (unpack bit-packed data)")
     return dets.astype(bool, copy=False)
 
 

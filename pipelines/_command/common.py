@@ -1,0 +1,191 @@
+"""What the subcommands share: value checks for flags, the task flags, output paths, devices.
+
+Every flag's value is checked by argparse through a ``type=`` function from here, so a bad
+value is refused before any work with one line naming the flag, the value and the rule
+(``argument --shots: '-3' must be an integer in [1, 1000000000]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from qec import NOISE_NAMES, InputError, NoiseModel, Task, check_output_path
+
+MAX_SHOTS = 10**9          # per run or per basis: beyond this, use sinter over many processes
+MAX_DISTANCE = 99
+MAX_ROUNDS = 1_000_000
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def integer(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [lo, hi] (no upper bound when ``hi`` is None)."""
+    rule = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} must be {rule}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {rule}")
+        return value
+
+    parse.__name__ = rule
+    return parse
+
+
+def odd_integer(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: an odd integer in [lo, hi] (a code distance)."""
+    inner = integer(lo, hi)
+
+    def parse(text: str) -> int:
+        try:
+            value = inner(text)
+        except argparse.ArgumentTypeError:
+            value = 0
+        if value % 2 == 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be an odd integer in [{lo}, {hi}]")
+        return value
+
+    return parse
+
+
+def number(lo: float, hi: float, *, open_lo: bool = False,
+           open_hi: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in [lo, hi] (or open at either end)."""
+    rule = f"a number in {'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} must be {rule}") from None
+        bad_lo = value <= lo if open_lo else value < lo
+        bad_hi = value >= hi if open_hi else value > hi
+        if not math.isfinite(value) or bad_lo or bad_hi:
+            raise argparse.ArgumentTypeError(f"{text!r} must be {rule}")
+        return value
+
+    return parse
+
+
+def one_of(*names: str) -> Callable[[str], str]:
+    """An argparse type: one of ``names`` (listed in the message)."""
+    def parse(text: str) -> str:
+        if text not in names:
+            raise argparse.ArgumentTypeError(f"{text!r} must be one of {', '.join(names)}")
+        return text
+
+    return parse
+
+
+def output_file(suffix: str | None = None) -> Callable[[str], Path]:
+    """An argparse type: a path qecpipe can write atomically (checked now, created later)."""
+    def parse(text: str) -> Path:
+        try:
+            return check_output_path(text, flag="", suffix=suffix)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def input_file(text: str) -> Path:
+    """An argparse type: an existing regular file."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an existing file")
+    return path
+
+
+def torch_device(text: str) -> str:
+    """An argparse type: a torch device name, cpu, cuda or cuda:N (checked, not opened)."""
+    head, _, index = text.partition(":")
+    if head not in ("cpu", "cuda") or (index and not (head == "cuda" and index.isdigit())):
+        raise argparse.ArgumentTypeError(f"{text!r} must be cpu, cuda or cuda:N")
+    return text
+
+
+def add_task_flags(p: argparse.ArgumentParser, *, p_default: float,
+                   rounds_default: int | None = None, both_bases: bool = False) -> None:
+    """--distance, --rounds, --basis, --noise, --p and --multipliers-seed."""
+    p.add_argument("--distance", type=odd_integer(3, MAX_DISTANCE), required=True,
+                   help=f"odd code distance in [3, {MAX_DISTANCE}]")
+    p.add_argument("--rounds", type=integer(1, MAX_ROUNDS), default=rounds_default,
+                   help=f"rounds in [1, {MAX_ROUNDS}] (default: "
+                        f"{rounds_default if rounds_default else 'the distance'})")
+    bases = ("X", "Z", "both") if both_bases else ("X", "Z")
+    p.add_argument("--basis", type=one_of(*bases), default="X",
+                   help=f"{', '.join(bases)} (default X)")
+    p.add_argument("--noise", type=one_of(*NOISE_NAMES), default="uniform",
+                   help=f"noise model: {', '.join(NOISE_NAMES)} (default uniform)")
+    p.add_argument("--p", type=number(0, 0.5, open_lo=True, open_hi=True), default=p_default,
+                   help=f"physical error rate in (0, 0.5) (default {p_default})")
+    p.add_argument("--multipliers-seed", type=integer(0), default=None,
+                   help="per-qubit random multipliers 0.5-2x on the noise, from this seed "
+                        "(default: none)")
+
+
+def tasks_from_args(args: argparse.Namespace) -> list[Task]:
+    """One task per basis named by the task flags (``--basis both``: X then Z)."""
+    bases = ["X", "Z"] if args.basis == "both" else [args.basis]
+    return [task_of(args, basis) for basis in bases]
+
+
+def task_of(args: argparse.Namespace, basis: str) -> Task:
+    """The task of the task flags in ``basis``, with the per-qubit multipliers if asked."""
+    noise = NoiseModel.named(args.noise, args.p)
+    task = Task(distance=args.distance, rounds=args.rounds, basis=basis, noise=noise)
+    if args.multipliers_seed is None:
+        return task
+    noise = noise.with_random_multipliers(task.circuit().num_qubits, seed=args.multipliers_seed)
+    return Task(distance=args.distance, rounds=task.rounds, basis=basis, noise=noise)
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without one is refused."""
+    import torch
+
+    if device not in DEVICES:
+        raise InputError(f"--device={device!r} must be one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device=cuda but torch sees no CUDA device; use --device cpu")
+    return device
+
+
+@contextlib.contextmanager
+def stdout_for_json(enabled: bool) -> Iterator[Callable[[str], None]]:
+    """Yield ``emit(text)``; with ``enabled``, while the block runs the process's standard
+    output (file descriptor 1) points at stderr, so whatever Ray or a C extension prints lands
+    there and ``--json`` output is exactly the one object ``emit`` writes.
+
+    Under a test harness that replaced ``sys.stdout`` by an in-memory stream, Python-level
+    writes are already captured there and descriptor 1 is left alone.
+    """
+    try:
+        real = enabled and sys.stdout.fileno() == 1
+    except (OSError, ValueError, io.UnsupportedOperation):
+        real = False
+    if not real:
+        yield lambda text: print(text, flush=True)
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    out = os.fdopen(os.dup(saved), "w")
+    try:
+        yield lambda text: (out.write(text + "\n"), out.flush())
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        out.close()

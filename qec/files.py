@@ -1,0 +1,123 @@
+"""The one way qecpipe writes files: atomically, or not at all.
+
+Every output (CSV, JSON, predictions, model weights, logs, snapshots, benchmark results) is
+written to a temporary file in the target's own directory, flushed and fsynced, checked, and
+only then renamed over the target. A failed write (disk full, a file-size limit, an
+interrupt) leaves the previous file exactly as it was and no temporary file behind.
+
+:func:`check_output_path` validates a target BEFORE any work starts and creates nothing, so a
+run never computes for an hour and then finds it cannot save.
+
+Examples:
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> atomic_write(folder / "a.txt", "one\\n")
+    >>> append_text(folder / "a.txt", "two\\n")
+    >>> (folder / "a.txt").read_text()
+    'one\\ntwo\\n'
+    >>> check_output_path(folder, flag="--out")
+    Traceback (most recent call last):
+    ...
+    qec.errors.InputError: --out=... is a directory; give a file name
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from qec.errors import InputError
+
+
+def check_output_path(path: str | Path, *, flag: str, suffix: str | None = None) -> Path:
+    """Check that ``path`` can be written atomically; create nothing. Returns it as a Path.
+
+    Refuses a directory, a target that exists but is not a regular file (a device such as
+    /dev/full, a FIFO: renaming over it would replace it), a missing or unwritable folder,
+    and (with ``suffix``) a wrong extension; the message names ``flag`` and the path.
+    """
+    path = Path(path)
+    shown = f"{flag}={str(path)!r}" if flag else repr(str(path))
+    if suffix is not None and path.suffix != suffix:
+        raise InputError(f"{shown} must end in {suffix}")
+    if path.is_dir():
+        raise InputError(f"{shown} is a directory; give a file name")
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        raise InputError(f"{shown} exists and is not a regular file (a device or pipe?); "
+                         "qecpipe writes a temporary file and renames it over the target")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{shown}: the folder {str(folder)!r} does not exist")
+    if not _can_create_in(folder):
+        raise InputError(f"{shown}: the folder {str(folder)!r} is not writable")
+    return path
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``: tried with an anonymous temporary file,
+    gone when closed (``os.access`` says yes to root even on /proc)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:   # read-only or virtual file system: the answer is no
+        return False
+
+
+def check_output_dir(path: str | Path, *, flag: str) -> Path:
+    """Check that folder ``path`` exists and is writable, or can be created; create nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{flag}={str(path)!r} exists and is not a directory")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not _can_create_in(existing):
+        raise InputError(f"{flag}={str(path)!r}: {str(existing)!r} is not a writable folder")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that wants a file name; renamed over
+    ``path`` (after an fsync) when the block succeeds, removed when it fails."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                               dir=str(path.parent) if str(path.parent) else ".")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:   # the writer closed it; make its bytes durable
+            os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o644)          # mkstemp makes 0600; results are meant to be read
+        os.replace(tmp_path, path)
+    except OSError as exc:                 # disk full, file-size limit: say which file
+        tmp_path.unlink(missing_ok=True)
+        kept = "the previous file is unchanged" if path.exists() else "nothing was written"
+        raise OSError(exc.errno, f"cannot write it: {exc.strerror or exc}; {kept}",
+                      str(path)) from exc
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` atomically."""
+    payload = data.encode() if isinstance(data, str) else bytes(data)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(payload)
+        f.flush()
+
+
+def append_text(path: str | Path, text: str) -> None:
+    """Append ``text`` to ``path`` (created if missing), atomically: the file holds either
+    the old content or the old content plus ``text``, never a torn line."""
+    path = Path(path)
+    old = path.read_text() if path.exists() else ""
+    atomic_write(path, old + text)

@@ -1,0 +1,180 @@
+"""Hardening beyond bad flags: atomic outputs under a file-size limit, paced streams under an
+adversarial clock, a dead cluster address, internal errors, model and weights files."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines import InProcessPool, StreamConfig, StreamService, main, run_stream
+from qec import NoiseModel, Task, sample_detectors, write_sample_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- a full disk or a file-size limit never replaces a good file with a torn one -----------
+
+def _limited(args: list[str], cwd: Path, limit_bytes: int) -> subprocess.CompletedProcess:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    qecpipe = Path(sys.executable).with_name("qecpipe")      # the command a user runs
+    return subprocess.run([str(qecpipe), *args], cwd=cwd, capture_output=True, text=True,
+                          preexec_fn=limit, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def d3_files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("limited")
+    task = Task(distance=3, noise=NoiseModel.uniform(0.01))
+    (d / "c.stim").write_text(str(task.circuit()))
+    chunk = next(sample_detectors(task.circuit(), shots=20_000, seed=1, chunk_shots=20_000))
+    write_sample_file(d / "dets.b8", format="b8", dets_bit_packed=chunk.dets, num_detectors=24)
+    return {"circuit": d / "c.stim", "dets": d / "dets.b8"}
+
+
+@pytest.mark.parametrize("command", ["run", "learn-noise", "decode"])
+def test_a_file_size_limit_leaves_the_previous_output_intact(command, d3_files, tmp_path):
+    out = tmp_path / {"run": "stats.csv", "learn-noise": "w.json", "decode": "p.b8"}[command]
+    previous = "previous contents, not to be lost\n"
+    if command == "run":       # an existing sinter CSV that the run would append to
+        from qec import sinter_csv_header
+
+        previous = sinter_csv_header() + "\n"
+    out.write_text(previous)
+    args = {"run": ["run", "--distance", "3", "--max-shots", "20000", "--decoder",
+                    "pymatching", "--out", str(out)],
+            "learn-noise": ["learn-noise", "--simulate", "uniform", "--distance", "3", "--p",
+                            "0.01", "--shots", "2000", "--out", str(out)],
+            "decode": ["decode", "--circuit", str(d3_files["circuit"]), "--dets",
+                       str(d3_files["dets"]), "--decoder", "pymatching", "--out",
+                       str(out)]}[command]
+    proc = _limited(args, tmp_path, limit_bytes=len(previous) + 10)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "File too large" in proc.stderr
+    assert f"{out}: cannot write it" in proc.stderr and "the previous file is unchanged" in (
+        proc.stderr)
+    assert out.read_text() == previous                      # the old file, byte for byte
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]   # no temporary left
+
+
+# --- paced streams: one clock read per decision, never a negative wait -------------------
+
+class _JumpyClock:
+    """A clock that jumps forward by irregular amounts at every read (seeded)."""
+
+    def __init__(self, seed: int) -> None:
+        self.now, self.rng = 0.0, np.random.default_rng(seed)
+
+    def __call__(self) -> float:
+        self.now += float(self.rng.exponential(0.003))
+        return self.now
+
+
+class _CheckingPool(InProcessPool):
+    """The in-process pool, refusing a negative or NaN wait as Ray and time.sleep do."""
+
+    def wait(self, timeout):
+        if timeout is not None and not timeout >= 0:
+            raise AssertionError(f"negative wait: {timeout}")
+        return super().wait(0.0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_paced_stream_with_a_jumpy_clock_never_waits_negatively(seed):
+    cfg = StreamConfig(distance=3, rounds=40, noise=NoiseModel.uniform(0.003), shots=2,
+                       cycle_us=1000.0, seed=seed)
+    service_pool = _CheckingPool(StreamService(config=cfg).worker)
+    result = run_stream(cfg, pool=service_pool, clock=_JumpyClock(seed))
+    assert result.windows_committed == len(cfg.plan().windows)
+
+
+def test_the_service_refuses_a_negative_poll_timeout():
+    cfg = StreamConfig(distance=3, rounds=9, noise=NoiseModel.uniform(0.001))
+    with pytest.raises(ValueError, match="timeout=-0.001 must be >= 0"):
+        StreamService(config=cfg).poll(-0.001)
+
+
+# --- a cluster address that does not answer --------------------------------------------
+
+def test_a_dead_address_is_refused_within_the_timeout(capsys):
+    start = time.perf_counter()
+    rc = main(["stream", "--distance", "3", "--rounds", "10", "--workers", "1", "--address",
+               "127.0.0.1:1"])
+    assert rc == 2 and time.perf_counter() - start < 10
+    assert "nothing answers at 127.0.0.1:1" in capsys.readouterr().err
+
+
+def test_a_stale_auto_record_is_refused(tmp_path, monkeypatch, capsys):
+    record = tmp_path / "ray" / "ray_current_cluster"
+    record.parent.mkdir()
+    record.write_text("127.0.0.1:1\n")
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    rc = main(["stream", "--distance", "3", "--rounds", "10", "--workers", "1", "--address",
+               "auto"])
+    assert rc == 2 and "--address='auto': nothing answers" in capsys.readouterr().err
+
+
+# --- internal errors are bugs: exit 1, one line, --debug shows the traceback -------------
+
+def test_an_internal_error_is_one_line_exit_1_and_debug_shows_it(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr("pipelines._command.run.run_task", broken)
+    argv = ["run", "--distance", "3", "--max-shots", "100", "--decoder", "pymatching"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error (a bug in qecpipe): ZeroDivisionError" in err
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", *argv])
+
+
+# --- weights and model files are checked against the task before use ---------------------
+
+def test_noise_weights_learned_for_x_are_refused_for_z(tmp_path, capsys):
+    out = tmp_path / "wx.json"
+    assert main(["learn-noise", "--simulate", "uniform", "--distance", "3", "--p", "0.01",
+                 "--shots", "2000", "--basis", "X", "--out", str(out)]) == 0
+    capsys.readouterr()
+    rc = main(["run", "--distance", "3", "--basis", "Z", "--max-shots", "100", "--decoder",
+               "pymatching", "--weights", str(out)])
+    err = capsys.readouterr().err
+    fingerprint = json.loads(out.read_text())["structure_fingerprint"]
+    assert rc == 2 and "was learned for structure " + fingerprint in err
+    assert main(["run", "--distance", "3", "--basis", "X", "--max-shots", "100", "--decoder",
+                 "pymatching", "--weights", str(out), "--json"]) == 0
+
+
+def test_train_writes_no_model_when_it_diverges(tmp_path, capsys, monkeypatch):
+    import torch
+
+    real_step = torch.optim.AdamW.step
+
+    def poisoned(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        with torch.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", poisoned)
+    rc = main(["train", "--steps", "2", "--batch", "2", "--distances", "3", "--eval-every",
+               "0", "--out", str(tmp_path / "m.safetensors")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "training diverged" in err and not (tmp_path / "m.safetensors").exists()
+
+
+def test_decode_without_observables_says_nothing_can_be_checked(d3_files, tmp_path, caplog):
+    rc = main(["decode", "--circuit", str(d3_files["circuit"]), "--dets",
+               str(d3_files["dets"]), "--decoder", "pymatching", "--out",
+               str(tmp_path / "p.b8")])
+    assert rc == 0 and "nothing checks that --dets was sampled from --circuit" in caplog.text
