@@ -48,7 +48,8 @@ SERIES = {  # label -> snapshot folders, in training order (a lineage continues 
                                 "snapshots"),
     "medium (from scratch)": (TRAINING / "medium_soft" / "snapshots",),
 }
-CANDIDATES = {"small (continued)": TRAINING / "small_soft" / "final.safetensors",
+CANDIDATES = {"small (first run)": RESULTS / "predecoder_small16k_raw.safetensors",
+              "small (continued)": TRAINING / "small_soft" / "final.safetensors",
               "medium": TRAINING / "medium_soft" / "final.safetensors"}
 CURVE_TASK = {"distance": 9, "p": 0.006, "basis": "X", "seed": 90_001}
 COMPARE_SEED = 91_001
@@ -209,9 +210,9 @@ def compare(*, shots: int, meta: dict, suffix: str) -> None:
                    "decoders": {"pymatching": rate(int(pm.sum()), pm.size, d),
                                 **{lab: rate(int(w.sum()), pm.size, d)
                                    for lab, w in wrong.items()}}}
-            if len(wrong) == 2:
-                (a, wa), (b, wb) = wrong.items()
-                row["pair"] = PairedCounts.of(a, wa, b, wb).to_json()
+            labels = list(wrong)
+            row["pairs"] = {f"{a}|{b}": PairedCounts.of(a, wrong[a], b, wrong[b]).to_json()
+                            for i, a in enumerate(labels) for b in labels[i + 1:]}
             rows.append(row)
             errors = {k: v["errors"] for k, v in row["decoders"].items()}
             print(f"compare d={d} {basis}: {errors}", flush=True)
@@ -228,14 +229,15 @@ def compare_markdown(record: dict) -> str:
     labels = list(record["total_soft_errors"])
     lines = ["Final weights of each candidate in soft mode, uniform p = 0.006, the same shots "
              "for every column (errors).", "",
-             "| d | basis | shots | PyMatching | " + " | ".join(labels) + " | McNemar p |",
-             "|" + "---|" * (5 + len(labels))]
+             "| d | basis | shots | PyMatching | " + " | ".join(labels) + " | McNemar p "
+             "between candidates |", "|" + "---|" * (5 + len(labels))]
     for r in record["rows"]:
-        p_value = f"{r['pair']['mcnemar_p']:.2f}" if "pair" in r else ""
+        pairs = "; ".join(f"{k.replace('|', ' vs ')}: {v['mcnemar_p']:.2f}"
+                          for k, v in r["pairs"].items())
         lines.append(f"| {r['distance']} | {r['basis']} | {r['shots']:,} "
                      f"| {r['decoders']['pymatching']['errors']} | "
                      + " | ".join(str(r["decoders"][lab]["errors"]) for lab in labels)
-                     + f" | {p_value} |")
+                     + f" | {pairs} |")
     lines += ["", f"Total soft-mode errors: {record['total_soft_errors']}; shipped: "
               f"{record['winner']}."]
     return "\n".join(lines) + "\n"
@@ -248,6 +250,7 @@ def ship(raw: Path, *, name: str, noise: str, meta: dict, shots: int, suffix: st
     from predecoder.calibrate import save_calibrated
     from predecoder.weights import WEIGHTS_DIR, load_weights
 
+    raw = raw.resolve()
     loaded = load_weights(raw)
     out = WEIGHTS_DIR / f"{name}{suffix}.safetensors"
     cal = save_calibrated(loaded, out, shots=shots, noise=noise, progress=_say_eval)

@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from qec import (
 )
 
 PM = "pymatching"
+NETWORK = "network"   # the key of the network's per-chunk times
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +82,8 @@ class Evaluation:
 
     ``wrong[name]`` is the (shots,) bool mask of shots decoder ``name`` got wrong, for
     ``pymatching``, each reference and each policy (by :attr:`CommitPolicy.label`);
-    ``seconds[name]`` its matching time; ``network`` is the network's stage.
+    ``seconds[name]`` its matching time; ``network`` is the network's stage;
+    ``chunk_seconds[name]`` (and ``["network"]``) the time of each chunk of ``chunk_shots``.
     """
 
     task: Task
@@ -88,6 +91,16 @@ class Evaluation:
     points: tuple[CommitPoint, ...]
     wrong: dict[str, np.ndarray]
     seconds: dict[str, float]
+    chunk_seconds: dict[str, tuple[float, ...]]
+    chunk_shots: tuple[int, ...]
+
+    def us_per_shot(self, name: str) -> tuple[float, float]:
+        """Mean µs per shot of decoder ``name`` (or ``"network"``) and its standard error over
+        chunks (nan with a single chunk): the spread a shared machine puts on a timing."""
+        rates = np.array(self.chunk_seconds[name]) / np.array(self.chunk_shots) * 1e6
+        mean = float(np.sum(self.chunk_seconds[name]) / max(sum(self.chunk_shots), 1) * 1e6)
+        sem = float(rates.std(ddof=1) / np.sqrt(len(rates))) if len(rates) > 1 else math.nan
+        return mean, sem
 
     @property
     def shots(self) -> int:
@@ -152,36 +165,42 @@ def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
     matchers = {name: MatchingDecoder.named(name, task.dem()) for name in (PM, *references)}
     soft = {p.cap: BlossomMatcher.from_graph(layout.graph, cap=p.cap)
             for p in policies if p.soft_mode}
-    acc = {p: np.zeros(2) for p in policies}    # residual events, commits (errors: masks)
-    wrong: dict[str, list[np.ndarray]] = {n: [] for n in [*matchers, *(p.label for p in policies)]}
-    seconds = dict.fromkeys(wrong, 0.0)
-    events = done = 0
-    net_seconds = 0.0
-    device = next(net.parameters()).device
+    names = [*matchers, *(p.label for p in policies)]
+    wrong: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    times: dict[str, list[float]] = {n: [] for n in [*names, NETWORK]}
+    counts = {p: np.zeros(2) for p in policies}    # residual events, commits
+    sizes, events = [], 0
     for chunk in sample_detectors(task.circuit(), shots=shots, seed=seed,
                                   chunk_shots=chunk_shots):
         for name, matcher in matchers.items():
             t0 = time.perf_counter()
             wrong[name].append(np.any(matcher.decode_batch(chunk.dets) != chunk.obs, axis=1))
-            seconds[name] += time.perf_counter() - t0
+            times[name].append(time.perf_counter() - t0)
         dets = torch.from_numpy(unpack_bits(chunk.dets, layout.geometry.num_detectors))
-        dets = dets.to(device)
+        dets = dets.to(next(net.parameters()).device)
         events += int(dets.sum())
         t0 = time.perf_counter()
         e_logit = shot_logits(net, dets, layout, tile=tile)
-        net_seconds += time.perf_counter() - t0
+        times[NETWORK].append(time.perf_counter() - t0)
         for policy in policies:
             second = soft[policy.cap] if policy.soft_mode else matchers[PM]
-            mask, counts, sec = _one_point(e_logit, dets, layout, second, chunk.obs, policy)
+            mask, found, sec = _one_point(e_logit, dets, layout, second, chunk.obs, policy)
             wrong[policy.label].append(mask)
-            acc[policy] += counts
-            seconds[policy.label] += sec
-        done += chunk.shots
-        if (max_pm_errors is not None and done >= min_shots
+            counts[policy] += found
+            times[policy.label].append(sec)
+        sizes.append(chunk.shots)
+        if (max_pm_errors is not None and sum(sizes) >= min_shots
                 and sum(int(w.sum()) for w in wrong[PM]) >= max_pm_errors):
             break
+    return _assemble(task, layout, wrong, times, sizes, events, counts)
+
+
+def _assemble(task, layout, wrong, times, sizes, events, counts) -> Evaluation:
     masks = {n: np.concatenate(w) if w else np.zeros(0, bool) for n, w in wrong.items()}
-    stage = dict(shots=done, rounds=task.rounds, num_detectors=layout.geometry.num_detectors)
+    seconds = {n: float(sum(t)) for n, t in times.items() if n != NETWORK}
+    stage = dict(shots=sum(sizes), rounds=task.rounds,
+                 num_detectors=layout.geometry.num_detectors)
+    net_seconds = float(sum(times[NETWORK]))
     network = StageStats(**stage, seconds=net_seconds, events_in=events)
     points = tuple(CommitPoint(policy=p, errors=int(masks[p.label].sum()),
                                committed_edges=int(a[1]),
@@ -189,8 +208,10 @@ def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
                                                      events_in=events, events_out=int(a[0])),
                                matching=StageStats(**stage, seconds=seconds[p.label],
                                                    events_in=int(a[0])))
-                   for p, a in acc.items())
-    return Evaluation(task=task, network=network, points=points, wrong=masks, seconds=seconds)
+                   for p, a in counts.items())
+    return Evaluation(task=task, network=network, points=points, wrong=masks, seconds=seconds,
+                      chunk_seconds={n: tuple(t) for n, t in times.items()},
+                      chunk_shots=tuple(sizes))
 
 
 def _one_point(e_logit, dets, layout, matcher, obs,

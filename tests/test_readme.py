@@ -1,5 +1,10 @@
-"""The README's code is code: its Python runs, and its test command is what CI runs."""
+"""The README is run as a user would run it: its shell blocks top to bottom in one scratch
+folder (with .venv linked in, so `. .venv/bin/activate` works verbatim), its Python blocks as
+scripts, its tables equal to the result files, its set-up commands equal to CI's."""
 
+from __future__ import annotations
+
+import os
 import re
 import subprocess
 import sys
@@ -9,10 +14,57 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+SKIP = re.compile(r"<!-- readme-test: skip \((?P<why>[^)]+)\) -->\s*$")
+# Sizes a test can afford on 2 cores; each keeps the command valid and only shrinks its work.
+SMALLER = ((r"--max-shots \d[\d_]*", "--max-shots 2000"), (r"--shots \d[\d_]*", "--shots 2000"),
+           (r"--distance 13\b", "--distance 5"), (r"--distance 9\b", "--distance 5"),
+           (r"--rounds \d{4,}", "--rounds 40"), (r"--max_shots \d+", "--max_shots 2000"),
+           (r"--workers 16\b", "--workers 1"), (r"--max-errors \d+", "--max-errors 20"))
 
 
-def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.DOTALL)
+def _blocks(lang: str) -> list[tuple[str, str | None]]:
+    """(code, skip reason or None) of every ``lang`` block, in order."""
+    out = []
+    for m in re.finditer(rf"```{lang}\n(.*?)```", README, flags=re.DOTALL):
+        before = README[:m.start()].rstrip("\n").splitlines()[-1:] or [""]
+        skip = SKIP.search(before[0])
+        out.append((m.group(1), skip.group("why") if skip else None))
+    return out
+
+
+def _smaller(code: str) -> str:
+    for pattern, replacement in SMALLER:
+        code = re.sub(pattern, replacement, code)
+    return code
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("readme_user")
+    (folder / ".venv").symlink_to(Path(sys.executable).parents[1])
+    return folder
+
+
+SHELL = _blocks("bash")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(SHELL)))
+def test_shell_blocks_run_top_to_bottom(index, scratch):
+    code, skip = SHELL[index]
+    if skip is not None:
+        pytest.skip(skip)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", _smaller(code)], cwd=scratch,
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, f"{code}\n--- stderr ---\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr
+
+
+def test_every_skipped_shell_block_says_why():
+    skipped = [why for _, why in SHELL if why is not None]
+    assert all(len(why) > 10 for why in skipped)
+    assert len(skipped) < len(SHELL) / 2       # most of the README runs in the test
 
 
 @pytest.mark.parametrize("index", range(len(_blocks("python"))))
@@ -20,7 +72,7 @@ def test_python_examples_run_as_scripts(index, tmp_path):
     """Each Python block, saved as a script and run in a fresh interpreter from an empty
     folder, as a user would: it exits 0 and prints its results (decoder names among them)."""
     script = tmp_path / f"readme_example_{index}.py"
-    script.write_text(_blocks("python")[index])
+    script.write_text(_blocks("python")[index][0])
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -35,6 +87,14 @@ def test_exactly_two_setup_commands_and_ci_runs_the_test_one():
     assert commands[0].endswith("qecpipe run --distance 13")
     assert "torch==2.13.0" in commands[0] and "torch==2.13.0" in commands[1]
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_points_only_inside_the_repository():
+    assert "pip install qecpipe" not in README
+    assert "../" not in README
+    for target in re.findall(r"\]\(([^)#]+)\)", README):
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), target
 
 
 def test_readme_tables_equal_the_result_files():

@@ -113,6 +113,22 @@ def torch_device(text: str) -> str:
     return text
 
 
+def shipped_model_names() -> list[str]:
+    """The shipped pre-decoder models (weights files in the installed ``predecoder`` package),
+    found without importing it (and torch) so that ``--help`` stays fast."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("predecoder")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    return sorted(p.stem for folder in folders for p in (Path(folder) / "weights").glob(
+        "*.safetensors"))
+
+
+def model_help() -> str:
+    return (f"pre-decoder model: a shipped model ({', '.join(shipped_model_names())}) or a "
+            ".safetensors path (default: small)")
+
+
 def add_task_flags(p: argparse.ArgumentParser, *, p_default: float,
                    rounds_default: int | None = None, both_bases: bool = False) -> None:
     """--distance, --rounds, --basis, --noise, --p and --multipliers-seed."""

@@ -20,6 +20,7 @@ from pipelines._command.common import (
     MAX_ROUNDS,
     input_file,
     integer,
+    model_help,
     one_of,
     output_file,
 )
@@ -67,9 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"one of {', '.join(DECODER_NAMES)}")
     p.add_argument("--out", type=output_file(), required=True,
                    help="predicted observable flips (b8), written atomically")
-    p.add_argument("--model", default=None,
-                   help="pre-decoder weights: small, fast, accurate or a .safetensors file "
-                        "(default: the shipped model; predecoder+... decoders only)")
+    p.add_argument("--model", default=None, help=model_help() + "; predecoder+... only")
     p.add_argument("--rounds", type=integer(1, MAX_ROUNDS), default=None,
                    help="rounds for the LER per round (default: from the circuit's layout)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -38,7 +38,22 @@ class UsageError(InputError):
     """A bad command line (unknown flag, missing or malformed value)."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """--help shows every flag's default (unless the help text already names it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" not in text and action.default not in (None, False, argparse.SUPPRESS)
+                and action.option_strings):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one line, exit 2; never a usage dump
         raise UsageError(message)
 

@@ -17,6 +17,7 @@ from pipelines._command.common import (
     MAX_SHOTS,
     add_task_flags,
     integer,
+    model_help,
     one_of,
     output_file,
     resolve_device,
@@ -55,9 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--learn-shots", type=integer(1000, MAX_SHOTS), default=DEFAULT_LEARN_SHOTS,
                    help=f"estimation shots for --weights learned (default "
                         f"{DEFAULT_LEARN_SHOTS:,})")
-    p.add_argument("--model", default=None,
-                   help="pre-decoder model: a shipped model's name or a .safetensors path "
-                        "(default: the shipped default)")
+    p.add_argument("--model", default=None, help=model_help())
     p.add_argument("--device", type=one_of(*DEVICES), default="auto",
                    help="pre-decoder device: auto, cpu or cuda (default auto)")
     p.set_defaults(handler=execute)

@@ -1,0 +1,6 @@
+cd /work/main
+# How this run was made (CPU only, one torch thread, the three runs side by side).
+# First launched as:
+#   .venv/bin/qecpipe train --preset medium --steps 22000 --batch 64 --lr 2e-3 --p-min 0.002 --p-max 0.008 --distances 3,5,7 --seed 2 --device cpu --threads 1 --eval-every 1000 --eval-shots 4000 --out bench/results/training/medium_soft/final.safetensors --checkpoint bench/results/training/medium_soft/ckpt.safetensors --checkpoint-every 500 --snapshots 1000,2000,4000,7000,11000,16000,22000 --snapshot-dir bench/results/training/medium_soft/snapshots --log bench/results/training/medium_soft/log.csv
+# then killed at step 1,500 (checkpoint) and resumed with a 10,000-step schedule below, to run about as long as the small continuation (equal wall time on the shared CPU).
+exec .venv/bin/qecpipe train --preset medium --steps 10000 --batch 64 --lr 2e-3 --p-min 0.002 --p-max 0.008 --distances 3,5,7 --seed 2 --device cpu --threads 1 --eval-every 1000 --eval-shots 4000 --out bench/results/training/medium_soft/final.safetensors --checkpoint bench/results/training/medium_soft/ckpt.safetensors --resume bench/results/training/medium_soft/ckpt.safetensors --checkpoint-every 500 --snapshots 1000,2000,4000,7000,10000 --snapshot-dir bench/results/training/medium_soft/snapshots --log bench/results/training/medium_soft/log.csv
