@@ -6,6 +6,7 @@
     python -m bench training [--quick]      # learning curves, model choice (predecoder_training)
     python -m bench noise [--quick]         # noise learning (bench/noise_learning.py)
     python -m bench streaming [--quick]     # Ray streaming throughput (bench/streaming.py)
+    python -m bench overhead [--quick]      # Ray overhead per job (bench/stream_overhead.py)
     python -m bench figures                 # summary figures from the JSON (bench/figures.py)
     python -m bench readme                  # README tables from bench/results (bench/readme.py)
 
@@ -29,6 +30,7 @@ SUITES = {
     "training": "bench.predecoder_training",  # learning curves and the model comparison
     "noise": "bench.noise_learning",
     "streaming": "bench.streaming",
+    "overhead": "bench.stream_overhead",  # Ray transport overhead per job, by way of calling
     "figures": "bench.figures",  # draws summary figures from the suites' JSON
     "readme": "bench.readme",  # last: copies the regenerated tables into README.md
 }

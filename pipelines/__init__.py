@@ -18,16 +18,19 @@ from pipelines._decoders.registry import DECODER_NAMES, make_decoder, make_decod
 from pipelines._decoders.run import RunResult, run_task
 from pipelines._decoders.sinter_plugin import sinter_decoders
 from pipelines._stream.config import StreamConfig
-from pipelines._stream.ray_pool import RayPool
+from pipelines._stream.pools import InProcessPool, InProcessPredecoderPool
+from pipelines._stream.ray_pool import RayPool, RayPredecoderPool
 from pipelines._stream.result import StreamResult, run_stream
-from pipelines._stream.service import InProcessPool, StreamService
+from pipelines._stream.service import StreamService
 from pipelines._stream.source import RoundSource
 from pipelines._windows.plan import WindowPlan
 from pipelines._windows.worker import WindowedDecoder, WindowWorker
 from qec import __version__
 
-__all__ = ["BlockPredecoder", "DECODER_NAMES", "InProcessPool", "PREDECODER_DECODERS",
-           "PredecoderPipeline", "RayPool", "RoundSource", "RunResult", "StreamConfig",
-           "StreamResult", "StreamService", "WindowPlan", "WindowWorker", "WindowedDecoder",
-           "__version__", "main", "make_decoder", "make_decoder_for_dem", "run_stream",
-           "run_task", "sinter_decoders"]
+__all__ = [
+    "__version__", "BlockPredecoder", "DECODER_NAMES", "InProcessPool", "InProcessPredecoderPool",
+    "main", "make_decoder", "make_decoder_for_dem", "PREDECODER_DECODERS", "PredecoderPipeline",
+    "RayPool", "RayPredecoderPool", "RoundSource", "run_stream", "run_task", "RunResult",
+    "sinter_decoders", "StreamConfig", "StreamResult", "StreamService", "WindowedDecoder",
+    "WindowPlan", "WindowWorker",
+]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -52,7 +53,12 @@ def _slow_worker_class():
 
 def _in_flight(pool, worker: int) -> set[int]:
     """Windows currently held by actor ``worker``."""
-    return {entry[1] for entry in pool.pending.values() if entry[4] == worker}
+    return {index for _, index in pool.held_by(worker)}
+
+
+def _b_in_flight(pool, layer) -> bool:
+    return any(layer[index] == "B" for w in range(pool.num_workers)
+               for index in _in_flight(pool, w))
 
 
 def _wait_until(svc, condition, timeout_s: float = 60.0) -> None:
@@ -71,7 +77,7 @@ def test_killed_actors_rerun_exactly_their_windows_and_commit_each_once(ray_loca
     result is the offline decoder's."""
     from pipelines import RayPool
 
-    cfg = _config(rounds=60, max_in_flight=4)
+    cfg = _config(rounds=60, max_in_flight=4, batch_windows=2)
     plan = cfg.plan()
     layer = {w.index: w.layer for w in plan.windows}
     source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=7, cycle_us=0.0)
@@ -83,12 +89,11 @@ def test_killed_actors_rerun_exactly_their_windows_and_commit_each_once(ray_loca
     lost_by_kill = []
     for victim in (0, 1):
         # wait until a B window is in flight somewhere and the victim holds work
-        _wait_until(svc, lambda v=victim: _in_flight(pool, v) and any(
-            layer[e[1]] == "B" for e in pool.pending.values()))
+        _wait_until(svc, lambda v=victim: _in_flight(pool, v) and _b_in_flight(pool, layer))
         before = len(pool.lost)
-        ray_local.kill(pool.actors[victim], no_restart=False)   # dies mid-call; Ray restarts it
-        _wait_until(svc, lambda v=victim: pool.deaths[v] == 1)   # the pool noticed,
-        _wait_until(svc, lambda v=victim: pool.state[v] == "ok")  # and it is back
+        ray_local.kill(pool.fleet.actors[victim], no_restart=False)  # dies mid-call; restarts
+        _wait_until(svc, lambda v=victim: pool.fleet.deaths[v] == 1)   # the pool noticed,
+        _wait_until(svc, lambda v=victim: pool.fleet.state[v] == "ok")  # and it is back
         lost_by_kill.append(pool.lost[before:])
     svc.close(drain=True)
     state = svc.streams["s"]
@@ -97,7 +102,7 @@ def test_killed_actors_rerun_exactly_their_windows_and_commit_each_once(ray_loca
     for victim, lost in enumerate(lost_by_kill):
         assert lost and all(actor == victim for actor, _ in lost), lost
     assert len(set(pool.lost)) == len(pool.lost) == pool.reruns
-    assert pool.deaths == [1, 1]
+    assert pool.fleet.deaths == [1, 1]
     assert state.committed == len(plan.windows) == len(state.results)
     assert len(svc.calls) == len(plan.windows)      # each window completed (committed) once
     assert sorted(state.commit_time) == list(range(len(plan.windows)))
@@ -106,7 +111,7 @@ def test_killed_actors_rerun_exactly_their_windows_and_commit_each_once(ray_loca
 
 def test_when_every_actor_is_gone_the_pool_says_so_in_one_line(ray_local):
     from pipelines import RayPool
-    from pipelines._stream.ray_pool import ServiceFailure
+    from pipelines._stream.actor_pool import ServiceFailure
 
     cfg = _config(rounds=30, max_in_flight=4)
     source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=3, cycle_us=0.0)
@@ -115,17 +120,17 @@ def test_when_every_actor_is_gone_the_pool_says_so_in_one_line(ray_local):
     svc.open("s", shots=cfg.shots)
     for t, dets in source:
         svc.push("s", t, dets)
-    ray_local.kill(pool.actors[0], no_restart=True)             # gone for good
-    _wait_until(svc, lambda: pool.state[0] == "dead")          # its windows moved to actor 1
-    assert pool.state[1] == "ok"
-    ray_local.kill(pool.actors[1], no_restart=True)
+    ray_local.kill(pool.fleet.actors[0], no_restart=True)       # gone for good
+    _wait_until(svc, lambda: pool.fleet.state[0] == "dead")    # its windows moved to actor 1
+    assert pool.fleet.state[1] == "ok"
+    ray_local.kill(pool.fleet.actors[1], no_restart=True)
     with pytest.raises(ServiceFailure, match=r"all 2 decoder actors died .*windows undecoded"):
         svc.drain()
     pool.close()
 
 
 def test_the_cli_reports_a_failed_service_in_one_line(monkeypatch, capsys):
-    from pipelines._stream.ray_pool import ServiceFailure
+    from pipelines._stream.actor_pool import ServiceFailure
 
     def failing(*args, **kwargs):
         raise ServiceFailure("all 2 decoder actors died")
@@ -145,48 +150,165 @@ def test_cli_stream_on_the_running_ray(ray_local, capsys):
     assert ray_local.is_initialized()  # the caller's Ray is left running
 
 
-TWO_NODES = textwrap.dedent("""
-    import contextlib, io, json
-    import numpy as np
-    from ray.cluster_utils import Cluster
-    from pipelines import main
-    from pipelines import RoundSource, StreamConfig, StreamService
-    from qec import NoiseModel
+def _free_port() -> int:
+    import socket
 
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "include_dashboard": False})
-    cluster.add_node(num_cpus=1)
-    try:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):  # the CLI joins the cluster, then leaves it
-            rc = main(["stream", "--address", cluster.address, "--workers", "2",
-                       "--distance", "3", "--rounds", "40", "--shots", "4", "--p", "0.004",
-                       "--cycle-us", "0", "--seed", "3", "--json"])
-        result = json.loads(out.getvalue())
-        cfg = StreamConfig(distance=3, rounds=40, noise=NoiseModel.uniform(0.004), shots=4,
-                           cycle_us=0.0, seed=3)
-        source = RoundSource.from_task(cfg.task(), shots=4, seed=3, cycle_us=0.0)
-        offline = StreamService(config=cfg).worker.decode_all(source.dets)
-        print(json.dumps({
-            "rc": rc, "nodes": result["ray_nodes"], "workers_used": sorted(result["per_worker"]),
-            "windows": result["windows_committed"], "expected": len(cfg.plan().windows),
-            "errors": result["decoders"]["windowed-pymatching"]["errors"],
-            "offline_errors": int(np.any(offline != source.obs, axis=1).sum())}))
-    finally:
-        cluster.shutdown()
-""")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop_cluster(temp_dir: str) -> list[str]:
+    """Stop every process of the cluster whose temp dir is ``temp_dir`` (``ray stop`` would
+    also stop the test session's own Ray); return what was still alive after SIGKILL."""
+    import os
+    import signal
+    import time
+
+    def alive() -> list[int]:
+        out = subprocess.run(["pgrep", "-f", temp_dir], capture_output=True, text=True)
+        return [int(pid) for pid in out.stdout.split() if int(pid) != os.getpid()]
+
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        for pid in alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.3)
+    return [str(pid) for pid in alive()]
 
 
 @pytest.mark.slow
-def test_stream_across_two_ray_nodes():
-    """``qecpipe stream --address`` joins a cluster of two Ray nodes on this machine
-    (ray.cluster_utils.Cluster, 1 CPU each, so one actor lands on each), in a subprocess:
-    one Ray per driver process, and it must not touch the session's local Ray."""
-    proc = subprocess.run([sys.executable, "-c", TWO_NODES], capture_output=True, text=True,
-                          timeout=240)
+def test_both_stages_on_a_two_node_cluster_started_with_ray_start():
+    """The README's deployment: ``ray start --head``, a second node with ``ray start
+    --address`` (both on this machine, 1 CPU each, token authentication as Ray 2.60 sets it
+    up), then ``qecpipe stream --address ... --predecoder``: the matchers land on both nodes,
+    both stages run, and the result is the in-process one on the same shots."""
+    import tempfile
+    from pathlib import Path
+
+    from pipelines import BlockPredecoder, WindowedDecoder
+    from predecoder import load_model
+    from qec import pack_bits, unpack_bits
+
+    bin_dir = Path(sys.executable).parent
+    temp_dir = tempfile.mkdtemp(prefix="qpray", dir="/tmp")   # short: Ray's socket paths
+    port = _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", f"--temp-dir={temp_dir}",
+              "--disable-usage-stats"]
+    try:
+        subprocess.run([str(bin_dir / "ray"), "get-auth-token", "--generate"], env=env,
+                       capture_output=True, check=True, timeout=60)
+        for args in (["--head", f"--port={port}", "--include-dashboard=false"],
+                     [f"--address=127.0.0.1:{port}"]):
+            subprocess.run([str(bin_dir / "ray"), "start", *args, *common], env=env,
+                           capture_output=True, check=True, timeout=120)
+        proc = subprocess.run(
+            [str(bin_dir / "qecpipe"), "stream", "--address", f"127.0.0.1:{port}",
+             "--workers", "2", "--distance", "3", "--rounds", "40", "--shots", "32", "--p",
+             "0.01", "--cycle-us", "0", "--seed", "3", "--predecoder", "--json"],
+            env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        left = _stop_cluster(temp_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["rc"] == 0 and out["nodes"] == 2  # one actor on each node
-    assert out["workers_used"] == ["0", "1"]
-    assert out["windows"] == out["expected"]
-    assert out["errors"] == out["offline_errors"]
+    assert not left, f"cluster processes left: {left}"
+    out = json.loads(proc.stdout)
+    assert out["ray_nodes"] == 2 and sorted(out["per_worker"]) == ["0", "1"]
+    assert set(out["stages"]) == {"predecoder", "matcher"}
+    cfg = StreamConfig(distance=3, rounds=40, noise=NoiseModel.uniform(0.01), shots=32,
+                       cycle_us=0.0, seed=3)
+    source = RoundSource.from_task(cfg.task(), shots=32, seed=3, cycle_us=0.0)
+    loaded = load_model(None)
+    pre = BlockPredecoder(task=cfg.task(), net=loaded.net, policy=loaded.policy("soft"),
+                          block_slices=3)
+    offline = WindowedDecoder.for_task(cfg.task(), n_com=3, n_buf=3, predecoder=pre)
+    expected = unpack_bits(offline.decode_batch(pack_bits(source.dets)), 1)
+    errors = out["decoders"]["windowed-predecoder+soft-matching"]["errors"]
+    assert out["windows_committed"] == len(cfg.plan().windows)
+    assert errors > 0            # enough errors that equal counts mean something
+    assert errors == int(np.any(expected != source.obs, axis=1).sum())
+
+
+# --- the pre-decoder stage on Ray ----------------------------------------------------------
+
+def _slow_block_class():
+    """A block pre-decoder that sleeps per call (pickled by value, as above)."""
+    import time
+
+    from pipelines import BlockPredecoder
+
+    class SlowBlocks(BlockPredecoder):
+        def run_batch(self, jobs):
+            time.sleep(0.3)
+            return super().run_batch(jobs)
+
+    return SlowBlocks
+
+
+def _stage_setup(cfg: StreamConfig, mode: str):
+    from pipelines import BlockPredecoder, WindowedDecoder
+    from predecoder import load_model
+    from qec import pack_bits, unpack_bits
+
+    loaded = load_model("small")
+    pre = BlockPredecoder(task=cfg.task(), net=loaded.net, policy=loaded.policy(mode),
+                          block_slices=3)
+    source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=11, cycle_us=cfg.cycle_us)
+    offline = WindowedDecoder.for_task(cfg.task(), n_com=cfg.plan().n_com,
+                                       n_buf=cfg.plan().n_buf, predecoder=pre)
+    return pre, source, unpack_bits(offline.decode_batch(pack_bits(source.dets)), 1)
+
+
+def test_a_killed_predecoder_actor_reruns_its_blocks_and_each_commits_once(ray_local):
+    from pipelines import RayPool, RayPredecoderPool
+
+    cfg = _config(rounds=60, batch_blocks=2, max_in_flight=4)
+    pre, source, expected = _stage_setup(cfg, "soft")
+    pre_pool = RayPredecoderPool(predecoder=pre, worker_class=_slow_block_class())
+    pool = RayPool(config=cfg, soft_cap=pre.policy.cap)
+    svc = StreamService(config=cfg, pool=pool, predecoder=pre, predecoder_pool=pre_pool)
+    svc.open("s", shots=cfg.shots)
+    for t, dets in source:
+        svc.push("s", t, dets)
+    _wait_until(svc, lambda: svc.streams["s"].predecoded >= 2 and pre_pool.held_by(0))
+    ray_local.kill(pre_pool.fleet.actors[0], no_restart=False)
+    _wait_until(svc, lambda: pre_pool.fleet.deaths[0] == 1)
+    _wait_until(svc, lambda: pre_pool.fleet.state[0] == "ok")
+    svc.close(drain=True)
+    state = svc.streams["s"]
+    lost = [key for _, key in pre_pool.lost]
+    assert lost and len(set(lost)) == len(lost) == pre_pool.reruns   # re-run, each once
+    assert state.blocks_done == set(range(len(pre.blocks())))
+    assert sum(c.jobs for c in svc.stage_calls if c.stage == "predecoder") == len(pre.blocks())
+    assert len(svc.calls) == len(cfg.plan().windows)   # each window committed once
+    assert np.array_equal(svc.prediction("s"), expected)
+
+
+def test_slow_matchers_never_lose_a_window_behind_the_predecoder_stage(ray_local):
+    """Rounds arrive faster than the (slowed) matchers decode: the backlog grows past the
+    bound a keeping-up decoder stays under, and every window still commits once, in order,
+    with the in-process result."""
+    from pipelines import RayPool, RayPredecoderPool
+
+    cfg = _config(rounds=60, cycle_us=2000.0, batch_windows=2)
+    pre, source, expected = _stage_setup(cfg, "hard")
+    pool = RayPool(config=cfg, worker_class=_slow_worker_class())
+    result = run_stream(cfg, pool=pool, source=source, predecoder=pre,
+                        predecoder_pool=RayPredecoderPool(predecoder=pre))
+    assert result.max_backlog_rounds > cfg.backlog_bound and not result.kept_up
+    assert result.windows_committed == len(cfg.plan().windows) == len(result.calls)
+    assert sorted(c.index for c in result.calls) == list(range(len(cfg.plan().windows)))
+    assert result.errors == int(np.any(expected != source.obs, axis=1).sum())
+    assert result.stage("predecoder")["jobs"] == len(pre.blocks())
+
+
+def test_cli_stream_runs_both_stages_on_ray(ray_local, capsys):
+    rc = main(["stream", "--distance", "3", "--rounds", "30", "--workers", "1", "--shots", "4",
+               "--cycle-us", "0", "--predecoder", "--mode", "hard", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["stages"]) == {"predecoder", "matcher"}
+    assert out["predecoder_actors"] == {"count": 1, "gpus": 0}
+    assert out["stages"]["predecoder"]["jobs"] == 11 and out["blocks_rerun"] == 0

@@ -1,9 +1,11 @@
 """``qecpipe stream``: the real-time throughput test of the streaming decoding service.
 
 Rounds of a long memory experiment (sampled once with stim, or read from an ``.npz`` written
-by ``RoundSource.save``) arrive every ``--cycle-us`` microseconds and are decoded in parallel
-windows by ``--workers`` Ray actors (0: in-process). Without ``--address`` a local Ray is
-started for the run and shut down after it; with ``--address`` the run joins that cluster.
+by ``RoundSource.save``) arrive every ``--cycle-us`` microseconds and go through the stages:
+the AI pre-decoder (``--predecoder``; block by block, batched; one Ray actor per GPU, else one
+CPU actor) and the matchers (parallel windows on ``--workers`` Ray actors; 0: everything
+in-process). Without ``--address`` a local Ray is started for the run and shut down after it;
+with ``--address`` the run joins that cluster.
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-buf", type=integer(0, MAX_ROUNDS), default=0,
                    help="buffer rounds per side (default: the distance)")
     p.add_argument("--max-in-flight", type=integer(0, 1 << 16), default=0,
-                   help="windows dispatched at once (default 2 per worker)")
+                   help="calls out at once per stage (default 2 per worker)")
+    p.add_argument("--batch-windows", type=integer(1, 1 << 12), default=8,
+                   help="most windows per matcher call, when that many are ready (default 8)")
+    p.add_argument("--batch-blocks", type=integer(1, 1 << 12), default=16,
+                   help="most blocks per pre-decoder call (one forward pass) (default 16)")
     p.add_argument("--input", type=input_file, default=None,
                    help="rounds from this .npz (RoundSource.save) instead of sampling them")
     p.add_argument("--predecoder", nargs="?", const="default", default=None, metavar="MODEL",
@@ -69,7 +75,9 @@ def _config(args: argparse.Namespace):
     config = StreamConfig(distance=args.distance, rounds=args.rounds, basis=args.basis,
                           noise=task_of(args, args.basis).noise, shots=args.shots,
                           cycle_us=args.cycle_us, workers=args.workers, n_com=args.n_com,
-                          n_buf=args.n_buf, max_in_flight=args.max_in_flight, seed=args.seed)
+                          n_buf=args.n_buf, max_in_flight=args.max_in_flight,
+                          batch_windows=args.batch_windows, batch_blocks=args.batch_blocks,
+                          seed=args.seed)
     plan = config.plan()
     widest = max(w.hi - w.lo for w in plan.windows)
     check_fits(estimate_task(distance=args.distance, rounds=widest + 6),
@@ -92,25 +100,31 @@ def execute(args: argparse.Namespace) -> int:
     source = None
     if args.input is not None:
         source = RoundSource.from_file(args.input, task=config.task(), cycle_us=config.cycle_us)
-    predecoder, pool = _predecoder(args, config), None
+    predecoder, pool, pre_pool = _predecoder(args, config), None, None
     with stdout_for_json(args.json) as emit, \
             ProgressBar(f"stream d={config.distance}", enabled=not args.json) as bar:
         if config.workers == 0:
             result = run_stream(config, source=source, predecoder=predecoder,
                                 progress=bar.update)
         else:
-            from pipelines._stream.ray_pool import RayPool
+            from pipelines._stream.ray_pool import RayPool, RayPredecoderPool
             from pipelines._stream.ray_session import ray_session
             from pipelines._stream.service import soft_cap_of
 
             with ray_session(args.address):
                 pool = RayPool(config=config, soft_cap=soft_cap_of(predecoder))
+                if predecoder is not None:
+                    pre_pool = RayPredecoderPool(predecoder=predecoder)
                 result = run_stream(config, pool=pool, source=source, predecoder=predecoder,
-                                    progress=bar.update)
+                                    predecoder_pool=pre_pool, progress=bar.update)
         out = {"version": __version__, "task": config.task().metadata(seed=config.seed),
                **result.to_json()}
         if pool is not None:
-            out["ray_nodes"] = len({node for node, _ in pool.placement})
+            placed = pool.placement + (pre_pool.placement if pre_pool is not None else [])
+            out["ray_nodes"] = len({node for node, _ in placed})
+            if pre_pool is not None:
+                out["predecoder_actors"] = {"count": pre_pool.num_workers,
+                                            "gpus": pre_pool.gpus}
         if predecoder is not None:
             out["predecoder"] = {"model": str(args.predecoder), "mode": args.mode,
                                  "policy": predecoder.policy.describe(),
@@ -149,6 +163,10 @@ def _summary(out: dict) -> str:
                                    " rounds/s" for k, v in out["per_worker"].items()),
         f"mean window decode {out['mean_window_decode_us']:.0f} us"
         + (f"; N_par for {out['cycle_us']} us cycle: {out['n_par']}" if "n_par" in out else ""),
+        *(f"stage {name}: {st['jobs']} jobs in {st['calls']} calls "
+          f"({st['mean_jobs_per_call']:.1f} per call), {st['work_us_per_round']:.0f} us of work "
+          f"per round, N_par for a 1 us cycle: {st['n_par_1us']}"
+          for name, st in out["stages"].items()),
         (f"windowed LER {dec['errors']}/{dec['shots']}: < {dec['ler_high']:.1e} (95% upper "
          "bound; no errors)") if dec["ler_is_upper_bound"] else
         (f"windowed LER {dec['errors']}/{dec['shots']} = {dec['ler']:.2e} "

@@ -18,7 +18,9 @@ graph without knowing the template.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +40,7 @@ class BlockOutput:
         weights: soft mode: per-shot weights of the block's edges with |logit| < cap, the
             edge named by its global key (see the module docstring); hard mode: None.
         committed_edges: edges committed over all shots.
-        seconds: time spent.
+        seconds: time spent (in a batch: its share of the batch, by shots).
     """
 
     t0: int
@@ -114,25 +116,56 @@ class BlockPredecoder:
     def run(self, t0: int, t1: int, dets_ext: np.ndarray) -> BlockOutput:
         """Pre-decode block ``[t0, t1)`` from the (S, D_ext) bool events of its extended
         slices (:meth:`extended`)."""
+        return self.run_batch([(t0, t1, dets_ext)])[0]
+
+    def run_batch(self, jobs: Sequence[tuple[int, int, np.ndarray]]) -> list[BlockOutput]:
+        """Pre-decode several blocks, of one stream or many, in ONE forward pass.
+
+        Every job is ``(t0, t1, dets_ext)`` as for :meth:`run`; each is placed in the same
+        template, so the shots of all jobs stack into one batch for the network. Each
+        output's ``seconds`` is its share of the batch's time (by shots).
+        """
         import torch
 
         from predecoder import corrections, shot_logits
 
         start = time.perf_counter()
+        placed = [self._place(t0, t1, dets_ext) for t0, t1, dets_ext in jobs]
+        if not placed:
+            return []
+        dets = torch.as_tensor(np.concatenate([full for full, _ in placed]), device=self.device)
+        logits = shot_logits(self.net, dets, self.edge_layout)
+        outs, row = [], 0
+        for (t0, t1, _), (full, delta) in zip(jobs, placed):
+            rows = slice(row, row + full.shape[0])
+            row += full.shape[0]
+            owned = torch.as_tensor((self._anchor + delta >= t0) & (self._anchor + delta < t1),
+                                    device=self.device)
+            corr = corrections(logits[rows], dets[rows], self.edge_layout, self.policy,
+                               edge_mask=owned)
+            outs.append(self._output(t0, t1, delta, dets[rows], corr))
+        share = (time.perf_counter() - start) / max(1, row)
+        return [dataclasses.replace(o, seconds=share * o.flip.shape[0]) for o in outs]
+
+    def _place(self, t0: int, t1: int, dets_ext: np.ndarray) -> tuple[np.ndarray, int]:
+        """The block's extended events inside the template: ((S, D_template) bool, delta),
+        experiment slice = template slice + delta."""
+        if not (isinstance(t0, int) and isinstance(t1, int) and 0 <= t0 < t1 <= self.num_slices):
+            raise InputError(f"block ({t0!r}, {t1!r}) must satisfy 0 <= t0 < t1 <= "
+                             f"{self.num_slices}")
         e0, e1 = self.extended(t0, t1)
         lo, hi = self.layout.start(e0), self.layout.start(e1)
-        if dets_ext.ndim != 2 or dets_ext.shape[1] != hi - lo:
+        if (not isinstance(dets_ext, np.ndarray) or dets_ext.ndim != 2
+                or dets_ext.shape[1] != hi - lo):
+            got = getattr(dets_ext, "shape", type(dets_ext).__name__)
             raise InputError(f"block ({t0}, {t1}) reads slices {e0}..{e1 - 1}: expected "
-                             f"(shots, {hi - lo}) detection events, got {dets_ext.shape}")
+                             f"(shots, {hi - lo}) detection events, got {got}")
         off = template_offset(e0, e1, self.num_slices, self.template_slices)
-        delta = e0 - off                      # experiment slice = template slice + delta
         full = np.zeros((dets_ext.shape[0], self.edge_layout.geometry.num_detectors), bool)
         full[:, self.template.start(off):self.template.start(off + e1 - e0)] = dets_ext
-        dets = torch.as_tensor(full, device=self.device)
-        owned = torch.as_tensor((self._anchor + delta >= t0) & (self._anchor + delta < t1),
-                                device=self.device)
-        logits = shot_logits(self.net, dets, self.edge_layout)
-        corr = corrections(logits, dets, self.edge_layout, self.policy, edge_mask=owned)
+        return full, e0 - off
+
+    def _output(self, t0: int, t1: int, delta: int, dets, corr) -> BlockOutput:
         s_hi = min(t1 + 1, self.num_slices)    # an edge reaches one slice past its anchor
         a, b = self.template.start(t0 - delta), self.template.start(s_hi - delta)
         syndrome = (corr.residual ^ dets)[:, a:b].cpu().numpy()
@@ -142,8 +175,7 @@ class BlockPredecoder:
             weights = SparseEdgeWeights(shot_ptr=corr.weights.shot_ptr, edge=keys,
                                         weight=corr.weights.weight)
         return BlockOutput(t0, t1, self.layout.start(t0), self.layout.start(s_hi), syndrome,
-                           corr.flip.cpu().numpy(), weights, int(corr.edges.sum()),
-                           time.perf_counter() - start)
+                           corr.flip.cpu().numpy(), weights, int(corr.edges.sum()), 0.0)
 
     def global_keys(self, delta: int) -> np.ndarray:
         """(E_template,) int64 global edge keys when template slice t is experiment slice

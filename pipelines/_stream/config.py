@@ -20,7 +20,9 @@ class StreamConfig:
         workers: decoder processes (Ray actors); 0 = decode in-process.
         n_com, n_buf: commit and buffer slices per window (0 = distance; :meth:`plan` holds
             the values in force).
-        max_in_flight: windows dispatched but not returned (0 = 2 per worker, at least 2).
+        max_in_flight: calls out at once per stage (0 = 2 per worker, at least 2).
+        batch_windows: most windows per matcher call (what is ready, up to this).
+        batch_blocks: most blocks per pre-decoder call (one forward pass).
 
     Examples:
         >>> c = StreamConfig(distance=3, rounds=30, noise=NoiseModel.uniform(0.001))
@@ -38,14 +40,19 @@ class StreamConfig:
     n_com: int = 0
     n_buf: int = 0
     max_in_flight: int = 0
+    batch_windows: int = 8
+    batch_blocks: int = 16
     seed: int = 1
 
     def __post_init__(self) -> None:
         self.task()  # validates distance, rounds, basis, noise
-        for name in ("shots", "workers", "n_com", "n_buf", "max_in_flight", "seed"):
+        at_least_one = ("shots", "batch_windows", "batch_blocks")
+        for name in ("shots", "workers", "n_com", "n_buf", "max_in_flight", "batch_windows",
+                     "batch_blocks", "seed"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "shots" else 0):
-                rule = ">= 1" if name == "shots" else ">= 0"
+            low = 1 if name in at_least_one else 0
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                rule = f">= {low}"
                 raise InputError(f"{name}={v!r} must be an integer {rule}")
         if not (isinstance(self.cycle_us, (int, float)) and math.isfinite(self.cycle_us)
                 and self.cycle_us >= 0):

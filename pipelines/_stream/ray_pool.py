@@ -1,37 +1,45 @@
-"""Ray actors as thin wrappers around :class:`pipelines.WindowWorker`, and their pool.
+"""The two stages on Ray: matcher actors and pre-decoder actors, thin wrappers of plain classes.
 
-PyMatching holds the GIL, so parallel decoding needs processes: one actor per worker, each
-with its own matchers, each call one whole window of S shots (a call costs ~1 ms, so batching
-keeps Ray's share small). The template matching graph is built once on the driver and put in
-the object store; every actor (and every restart of one) builds its window matchers from it.
+Matcher stage (:class:`RayPool`): one actor per worker, each a :class:`WindowWorker` with its
+own matchers (PyMatching holds the GIL, so parallel matching needs processes). The template
+matching graph is built once on the driver and put in the object store; every actor (and
+every restart of one) builds its window matchers from it. Pre-decoder stage
+(:class:`RayPredecoderPool`): one actor per GPU (``num_gpus=1``) when the cluster has GPUs,
+else one CPU actor, each a :class:`pipelines.BlockPredecoder` that runs a call's blocks from
+many windows and streams in one forward pass.
 
-Faults: actors restart (``max_restarts``). A call lost with a dying actor is re-submitted to
-another actor; the dead one gets no new work until a probe call shows it is back (so the
-windows decoded again are exactly the ones it held), and after ``MAX_RESTARTS`` deaths it is
-given up. Every window is decoded and committed exactly once (the service refuses a second
-completion). When every actor is given up, or one window keeps failing, the pool raises
-:class:`ServiceFailure` with one line saying so.
+Transport: a call carries a BATCH of jobs (the service sends what is ready, up to
+``StreamConfig.batch_windows`` / ``batch_blocks``), detection events bit-packed both ways, so
+one call's fixed cost (about 1-3 ms on a loaded 2-core machine, bench/streaming.py) is shared
+by the whole batch. Faults: see :mod:`pipelines._stream.actor_pool`.
 """
 
 from __future__ import annotations
 
+import copy
 import os
-import time
+from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
 
+from pipelines._stream.actor_pool import MAX_RESTARTS, ActorPool, ServiceFailure
 from pipelines._stream.config import StreamConfig
+from pipelines._stream.pools import BlockJob, CallDone, WindowJob
 from pipelines._windows.graphs import WindowGraphs
 from pipelines._windows.worker import WindowResult, WindowWorker
-from qec import InputError, RunFailure, SparseEdgeWeights, pack_bits, unpack_bits
+from qec import InputError, pack_bits, unpack_bits
 
-MAX_RESTARTS = 4
-MAX_RERUNS_PER_WINDOW = 4
+
+def _where() -> tuple[str, int]:
+    import ray
+
+    return ray.get_runtime_context().get_node_id(), os.getpid()
 
 
 class _DecoderActorImpl:
-    """The actor body: a WindowWorker (or what ``worker_class`` builds) and nothing else."""
+    """The matcher actor's body: a WindowWorker (or what ``worker_class`` builds)."""
 
     def __init__(self, config: StreamConfig, template, soft_cap: float | None,
                  worker_class: type = WindowWorker) -> None:
@@ -39,48 +47,112 @@ class _DecoderActorImpl:
                                    soft_cap=soft_cap)
         self.worker.graphs.warm()
 
-    def decode(self, index: int, dets: np.ndarray,
-               weights: SparseEdgeWeights | None = None) -> WindowResult:
-        return self.worker.decode(index, dets, weights=weights)
-
-    def decode_packed(self, index: int, dets_bit_packed: np.ndarray, num_detectors: int,
-                      weights: SparseEdgeWeights | None = None):
-        """Bit-packed in and out: a d = 13 window of 16 shots stays under Ray's 100 KiB
-        inline-object limit (half the per-call overhead measured, bench/streaming.py)."""
-        dets = unpack_bits(dets_bit_packed, num_detectors)
-        r = self.worker.decode(index, dets, weights=weights)
-        return r.flip, pack_bits(r.toggles), r.decode_seconds
+    def decode_many(self, jobs: list[tuple]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """``[(index, bit-packed dets, num_detectors, weights), ...]`` -> per window
+        ``(flip, bit-packed toggles, decode seconds)``."""
+        out = []
+        for index, packed, num, weights in jobs:
+            r = self.worker.decode(index, unpack_bits(packed, num), weights=weights)
+            out.append((r.flip, pack_bits(r.toggles), r.decode_seconds))
+        return out
 
     def where(self) -> tuple[str, int]:
-        import ray
-
-        return ray.get_runtime_context().get_node_id(), os.getpid()
+        return _where()
 
 
-@lru_cache(maxsize=1)
-def _actor_class():
+class _PredecoderActorImpl:
+    """The pre-decoder actor's body: a BlockPredecoder on this actor's device."""
+
+    def __init__(self, task, net, policy, block_slices: int, worker_class: type | None) -> None:
+        import torch
+
+        from pipelines._decoders.blocks import BlockPredecoder
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.pre = (worker_class or BlockPredecoder)(
+            task=task, net=net.to(device).eval(), policy=policy, block_slices=block_slices,
+            device=device)
+
+    def run_many(self, jobs: list[tuple]) -> list:
+        """``[(t0, t1, bit-packed extended dets, width), ...]`` -> per block its
+        BlockOutput with the syndrome bit-packed."""
+        outs = self.pre.run_batch([(t0, t1, unpack_bits(p, w)) for t0, t1, p, w in jobs])
+        return [replace(o, syndrome=pack_bits(o.syndrome)) for o in outs]
+
+    def where(self) -> tuple[str, int]:
+        return _where()
+
+
+@lru_cache(maxsize=2)
+def _remote(impl: type):
     import ray
 
-    return ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=0)(_DecoderActorImpl)
+    return ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=0)(impl)
 
 
-class ServiceFailure(RunFailure):
-    """The decoding service cannot go on (its workers keep dying); the message says why."""
+class _StagePool:
+    """A stage's :class:`ActorPool` seen as a :class:`pipelines._stream.pools.Pool`."""
+
+    def __init__(self, actors: list, *, what: str, unit: str) -> None:
+        import ray
+
+        from pipelines._stream.ray_session import auth_hint, one_line
+
+        self.fleet = ActorPool(actors, what=what, unit=unit)
+        self.num_workers = len(actors)
+        try:
+            self.placement = ray.get([a.where.remote() for a in actors])  # waits for warm-up
+        except ray.exceptions.RayError as exc:
+            self.fleet.close()
+            raise ServiceFailure(f"the {what} actors could not start ({one_line(exc)}); "
+                                 f"if they died at once, {auth_hint()}") from None
+
+    @property
+    def calls_in_flight(self) -> int:
+        return self.fleet.calls_in_flight
+
+    @property
+    def jobs_in_flight(self) -> int:
+        return sum(len(c.tag) for c in self.fleet.calls())
+
+    @property
+    def lost(self) -> list[tuple[int, tuple]]:
+        """(actor, job key) of every job run again after its actor died."""
+        return [(w, job.key) for w, jobs in self.fleet.lost for job in jobs]
+
+    @property
+    def reruns(self) -> int:
+        return len(self.lost)
+
+    def held_by(self, worker: int) -> set[tuple]:
+        """Keys of the jobs actor ``worker`` holds now."""
+        return {j.key for c in self.fleet.calls() if c.worker == worker for j in c.tag}
+
+    def pending_refs(self) -> list:
+        return self.fleet.refs()
+
+    def wait(self, timeout: float | None) -> list[CallDone]:
+        return [CallDone(worker, seconds, tuple(zip((j.key for j in jobs),
+                                                    self._unpack(jobs, value))))
+                for jobs, value, worker, seconds in self.fleet.wait(timeout)]
+
+    def _unpack(self, jobs: tuple, value: list) -> list:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.fleet.close()
 
 
-class RayPool:
-    """A pool of decoder actors (the :class:`pipelines._stream.service.Pool` protocol).
+class RayPool(_StagePool):
+    """The matcher stage: ``config.workers`` decoder actors (a
+    :class:`pipelines._stream.pools.Pool`).
 
     Args:
-        config: the stream configuration (``config.workers`` actors).
+        config: the stream configuration.
         soft_cap: the soft-mode base weight, when windows come with per-shot weights.
         worker_class: the window worker each actor runs (default :class:`WindowWorker`; a
             subclass must pickle by value or be importable on every node).
         spread: place actors on different nodes where possible (Ray's SPREAD strategy).
-
-    Windows go to the live actor with the fewest calls in flight. ``reruns`` counts windows
-    re-submitted after their actor died, ``lost`` lists them as (actor, window index), and
-    ``deaths`` counts each actor's deaths.
     """
 
     def __init__(self, *, config: StreamConfig, soft_cap: float | None = None,
@@ -89,121 +161,60 @@ class RayPool:
 
         if config.workers < 1:
             raise InputError(f"workers={config.workers} must be >= 1 for a Ray pool")
-        self.num_workers = config.workers
         template = WindowGraphs(config.task(), config.plan()).template_graph
         # Held for the pool's life: restarting actors read their constructor arguments again.
-        self._template_ref = template_ref = ray.put(template)
+        self._template_ref = ray.put(template)
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         opts: dict = {"num_cpus": min(1.0, cpus / config.workers)}
         if spread:
             opts["scheduling_strategy"] = "SPREAD"
-        actor = _actor_class()
-        self.actors = [actor.options(**opts).remote(config, template_ref, soft_cap, worker_class)
-                       for _ in range(config.workers)]
-        self.placement = ray.get([a.where.remote() for a in self.actors])  # waits for warm-up
-        self.load = [0] * config.workers
-        self.state = ["ok"] * config.workers       # ok | probing | dead
-        self.deaths = [0] * config.workers
-        self.probes: dict = {}   # ObjectRef -> worker whose restart it checks
-        self.pending: dict = {}  # ObjectRef -> (key, index, dets, weights, worker, t0, tries)
-        self.waiting: list = []  # submissions held while no actor is live
-        self.lost: list[tuple[int, int]] = []
+        actor = _remote(_DecoderActorImpl).options(**opts)
+        super().__init__([actor.remote(config, self._template_ref, soft_cap, worker_class)
+                          for _ in range(config.workers)], what="decoder", unit="windows")
 
-    @property
-    def in_flight(self) -> int:
-        return len(self.pending) + len(self.waiting)
+    def submit(self, jobs: Sequence[WindowJob]) -> None:
+        payload = [(j.index, pack_bits(j.dets), j.dets.shape[1], j.weights) for j in jobs]
+        self.fleet.submit(tuple(jobs), "decode_many", payload)
 
-    @property
-    def reruns(self) -> int:
-        return len(self.lost)
+    def _unpack(self, jobs: tuple, value: list) -> list[WindowResult]:
+        return [WindowResult(j.index, flip, unpack_bits(toggles, j.dets.shape[1]), seconds)
+                for j, (flip, toggles, seconds) in zip(jobs, value)]
 
-    def submit(self, key: tuple, index: int, dets: np.ndarray,
-               weights: SparseEdgeWeights | None = None, *, tries: int = 0) -> None:
-        live = [w for w, st in enumerate(self.state) if st == "ok"]
-        if not live:
-            self.waiting.append((key, index, dets, weights, tries))
-            return
-        worker = min(live, key=lambda w: self.load[w])
-        ref = self.actors[worker].decode_packed.remote(index, pack_bits(dets), dets.shape[1],
-                                                       weights)
-        self.load[worker] += 1
-        self.pending[ref] = (key, index, dets, weights, worker, time.perf_counter(), tries)
 
-    def wait(self, timeout: float | None) -> list[tuple[tuple, WindowResult, int, float]]:
+class RayPredecoderPool(_StagePool):
+    """The pre-decoder stage: one actor per GPU of the cluster (``num_gpus=1`` each), or
+    ``cpu_actors`` CPU actors when it has none.
+
+    Args:
+        predecoder: the driver's :class:`pipelines.BlockPredecoder` (its task, network,
+            policy and block size are what the actors run).
+        cpu_actors: actors when the cluster has no GPU.
+        worker_class: what each actor runs (default :class:`pipelines.BlockPredecoder`; a
+            subclass must pickle by value or be importable on every node).
+    """
+
+    def __init__(self, *, predecoder, cpu_actors: int = 1,
+                 worker_class: type | None = None) -> None:
         import ray
 
-        refs = [*self.pending, *self.probes]
-        if not refs:
-            if timeout:
-                time.sleep(timeout)
-            return []
-        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
-        if ready:  # collect everything else that is already done, without waiting
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-        done = []
-        for ref in ready:
-            if ref in self.probes:
-                self._probed(ref)
-            else:
-                done += self._collected(ref)
-        return done
+        if isinstance(cpu_actors, bool) or not isinstance(cpu_actors, int) or cpu_actors < 1:
+            raise InputError(f"cpu_actors={cpu_actors!r} must be an integer >= 1")
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        # Without GPUs the network shares the cores with the matchers; it asks Ray for no
+        # CPU so that it can always be placed next to them (Ray's counts only place actors).
+        opts = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 0}
+        self._net_ref = ray.put(copy.deepcopy(predecoder.net).cpu())
+        actor = _remote(_PredecoderActorImpl).options(**opts)
+        args = (predecoder.task, self._net_ref, predecoder.policy, predecoder.block_slices,
+                worker_class)
+        super().__init__([actor.remote(*args) for _ in range(gpus or cpu_actors)],
+                         what="pre-decoder", unit="blocks")
+        self.gpus = gpus
 
-    def _collected(self, ref) -> list[tuple[tuple, WindowResult, int, float]]:
-        import ray
-        from ray.exceptions import RayActorError
+    def submit(self, jobs: Sequence[BlockJob]) -> None:
+        payload = [(j.t0, j.t1, pack_bits(j.dets_ext), j.dets_ext.shape[1]) for j in jobs]
+        self.fleet.submit(tuple(jobs), "run_many", payload)
 
-        key, index, dets, weights, worker, t0, tries = self.pending.pop(ref)
-        self.load[worker] -= 1
-        try:
-            flip, toggles, seconds = ray.get(ref)
-        except RayActorError:  # the actor died with this call: decode the window elsewhere
-            if tries >= MAX_RERUNS_PER_WINDOW:
-                raise ServiceFailure(f"window {index} failed {tries + 1} times: the decoder "
-                                     "actors keep dying") from None
-            self._died(worker)
-            self.lost.append((worker, index))
-            self.submit(key, index, dets, weights, tries=tries + 1)
-            return []
-        result = WindowResult(index, flip, unpack_bits(toggles, dets.shape[1]), seconds)
-        return [(key, result, worker, time.perf_counter() - t0)]
+    def _unpack(self, jobs: tuple, value: list) -> list:
+        return [replace(o, syndrome=unpack_bits(o.syndrome, o.det_hi - o.det_lo)) for o in value]
 
-    def _died(self, worker: int) -> None:
-        """A call of ``worker`` failed: stop using it until a probe shows it restarted."""
-        if self.state[worker] != "ok":
-            return                 # this death is already known
-        self.deaths[worker] += 1
-        self._probe(worker)
-
-    def _probe(self, worker: int) -> None:
-        if self.deaths[worker] > MAX_RESTARTS:
-            self.state[worker] = "dead"
-            if all(st == "dead" for st in self.state):
-                raise ServiceFailure(f"all {self.num_workers} decoder actors died (each more "
-                                     f"than {MAX_RESTARTS} times); the stream stops with "
-                                     f"{self.in_flight} windows undecoded")
-            return
-        self.state[worker] = "probing"
-        self.probes[self.actors[worker].where.remote()] = worker
-
-    def _probed(self, ref) -> None:
-        import ray
-        from ray.exceptions import RayActorError
-
-        worker = self.probes.pop(ref)
-        try:
-            ray.get(ref)
-        except RayActorError:   # died again while restarting
-            self.deaths[worker] += 1
-            self._probe(worker)
-            return
-        self.state[worker] = "ok"
-        held, self.waiting = self.waiting, []
-        for key, index, dets, weights, tries in held:
-            self.submit(key, index, dets, weights, tries=tries)
-
-    def close(self) -> None:
-        import ray
-
-        for a in self.actors:
-            ray.kill(a, no_restart=True)
-        self.actors, self.pending, self.probes, self.waiting = [], {}, {}, []

@@ -6,6 +6,12 @@ dead address or a stale ``auto`` record. Without an address a local Ray is start
 and shut down after it. Ray 2.60 on Linux cannot be held to the loopback interface (it
 replaces 127.0.0.1 by the machine's routable address and its servers listen on every
 interface); when that happens the run says so on stderr, with the address it serves on.
+
+Authentication is Ray's own: Ray 2.60 starts clusters (``ray.init``, ``ray start --head``)
+with token authentication, the token in ``~/.ray/auth_token``; a process joining one must
+run with Ray's ``RAY_AUTH_MODE=token`` and that token, and one joining a cluster started
+with ``RAY_AUTH_MODE=disabled`` must not. A refusal either way becomes one line saying so
+(:func:`auth_hint`).
 """
 
 from __future__ import annotations
@@ -83,11 +89,34 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
                  log_to_driver=False, configure_logging=False, _node_ip_address="127.0.0.1")
         _say_exposure(ray.get_runtime_context().gcs_address)
     else:
-        ray.init(address=resolve_address(address), log_to_driver=False, configure_logging=False)
+        target = resolve_address(address)
+        try:
+            ray.init(address=target, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, ray.exceptions.RayError) as exc:
+            raise InputError(f"--address={address!r}: Ray answers at {target} but this "
+                             f"process could not join ({one_line(exc)}); {auth_hint()}"
+                             ) from None
     try:
         yield True
     finally:
         ray.shutdown()
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (Ray's run to dozens of lines)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
+
+
+def auth_hint() -> str:
+    """What to check when a cluster refuses this process, given its ``RAY_AUTH_MODE``."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return ("this process runs with RAY_AUTH_MODE=token: check that its token "
+                "(~/.ray/auth_token or RAY_AUTH_TOKEN) is the cluster's, and that the cluster "
+                "was not started with RAY_AUTH_MODE=disabled")
+    return ("a cluster started by Ray 2.60's `ray start` requires token authentication: run "
+            "with RAY_AUTH_MODE=token and the cluster's token in ~/.ray/auth_token (or "
+            "RAY_AUTH_TOKEN)")
 
 
 def _say_exposure(gcs_address: str) -> None:

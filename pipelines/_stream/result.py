@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipelines._stream.config import StreamConfig
-from pipelines._stream.service import Pool, StreamService, WindowCall
+from pipelines._stream.pools import Pool
+from pipelines._stream.service import StageCall, StreamService, WindowCall
 from pipelines._stream.source import RoundSource
 from qec import InputError, StageStats
 
@@ -27,7 +28,8 @@ class StreamResult:
     ``n_par``: docs/design.md §4, N_par = 2·T_dec / ((T_link + T_cycle)(n_com + n_buf)) with
     T_dec the mean worker time per window and T_link = 0 (Ray's per-call overhead is measured
     apart, by ``bench/streaming.py``). ``mean_window_turnaround_us`` is submit-to-result time
-    per window, queueing behind other in-flight windows included.
+    per window, queueing behind other in-flight windows included. :meth:`stage` summarises
+    each stage's calls (batch sizes, work, turnaround, N_par).
     """
 
     config: StreamConfig
@@ -42,6 +44,8 @@ class StreamResult:
     reruns: int = 0
     decoder: str = "windowed-pymatching"
     predecoder: StageStats | None = None
+    stage_calls: tuple[StageCall, ...] = field(default=(), repr=False)
+    block_reruns: int = 0
 
     @property
     def max_backlog_rounds(self) -> int:
@@ -70,6 +74,25 @@ class StreamResult:
         t_dec = self.mean_decode_seconds
         period = self.config.plan().period
         return math.ceil(2 * t_dec / ((0.0 + cycle * 1e-6) * period))
+
+    def stage(self, name: str, *, cycle_us: float = 1.0) -> dict:
+        """One stage's figures: calls, jobs per call, the worker's time per job and per
+        round, its rounds per second of work (one worker's capacity), mean turnaround per
+        call, and N_par = workers that stage needs for a ``cycle_us`` cycle (its work per
+        round over the cycle)."""
+        calls = [c for c in self.stage_calls if c.stage == name]
+        if not calls:
+            return {}
+        work = sum(c.work_seconds for c in calls)
+        jobs = sum(c.jobs for c in calls)
+        per_round = work / self.config.plan().num_slices
+        return {"calls": len(calls), "jobs": jobs, "mean_jobs_per_call": jobs / len(calls),
+                "work_seconds": work, "mean_job_work_us": work / jobs * 1e6,
+                "work_us_per_round": per_round * 1e6,
+                "rounds_per_work_second": 1 / max(per_round, 1e-12),
+                "mean_call_turnaround_us": float(np.mean([c.call_seconds for c in calls])) * 1e6,
+                "workers_used": len({c.worker for c in calls}),
+                f"n_par_{cycle_us:g}us": math.ceil(per_round / (cycle_us * 1e-6))}
 
     def per_worker(self) -> dict[str, dict]:
         out: dict[str, dict] = {}
@@ -103,6 +126,9 @@ class StreamResult:
                "mean_window_turnaround_us": self.mean_call_seconds * 1e6,
                "per_worker": self.per_worker(),
                "decoders": {self.decoder: stats.to_json()}}
+        out["stages"] = {name: self.stage(name) for name in ("predecoder", "matcher")
+                         if self.stage(name)}
+        out["blocks_rerun"] = self.block_reruns
         if self.predecoder is not None:
             out["predecoder_us_per_round"] = self.predecoder.us_per_round
             out["sdr"] = self.predecoder.sdr
@@ -114,17 +140,19 @@ class StreamResult:
 
 def run_stream(
     config: StreamConfig, *, pool: Pool | None = None, source: RoundSource | None = None,
-    predecoder=None, progress: Callable[[int, int], None] | None = None,
+    predecoder=None, predecoder_pool: Pool | None = None,
+    progress: Callable[[int, int], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> StreamResult:
     """Stream ``source`` (default: sampled from the config) through a service and measure it.
 
     Slices are pushed when due (their scheduled arrival time is what latency counts from);
-    between arrivals the loop collects results. The pool is closed after draining.
+    between arrivals the loop collects results. The pools are closed after draining.
     """
     source = source or RoundSource.from_task(config.task(), shots=config.shots,
                                              seed=config.seed, cycle_us=config.cycle_us)
-    service = StreamService(config=config, pool=pool, predecoder=predecoder, clock=clock)
+    service = StreamService(config=config, pool=pool, predecoder=predecoder,
+                            predecoder_pool=predecoder_pool, clock=clock)
     service.open("main", shots=source.dets.shape[0])
     state = service.streams["main"]
     try:
@@ -163,4 +191,7 @@ def _result(config: StreamConfig, service: StreamService, source: RoundSource,
                         window_latency=latency, backlog=tuple(service.backlog["main"]),
                         windows_committed=state.committed, errors=errors,
                         shots=source.dets.shape[0], calls=tuple(service.calls),
-                        reruns=service.pool.reruns, decoder=decoder, predecoder=stage)
+                        reruns=service.pool.reruns, decoder=decoder, predecoder=stage,
+                        stage_calls=tuple(service.stage_calls),
+                        block_reruns=(service.predecoder_pool.reruns
+                                      if service.predecoder_pool is not None else 0))

@@ -1,21 +1,25 @@
-"""The streaming decoder: rounds arrive, windows become ready, workers decode, a sink commits.
+"""The streaming decoder: rounds arrive, blocks are pre-decoded, windows decode, a sink commits.
 
 One detector *slice* per syndrome round (T = rounds + 1 slices; the last one comes from the
 final data measurement) arrives for S shots at once (S parallel streams decoded in lockstep,
 one batched call per window). The :class:`StreamService` validates every slice at the boundary,
-keeps the received slices, dispatches each window as soon as it is ready (an A window once its
-last slice arrived; a B window once both neighbouring A windows committed) to a worker pool
-with a bound on in-flight work, and commits windows strictly in time order. When decoding falls
-behind, ready windows wait in the service and the backlog (rounds received but not yet
-committed) grows; nothing is dropped or reordered.
+keeps the received slices, and runs the stages as their inputs become ready
+(:mod:`pipelines._stream.state` has the dependencies):
 
-With the AI pre-decoder (``predecoder=`` a :class:`pipelines.BlockPredecoder`),
-the service pre-decodes each block of slices as soon as the slices it reads (the block and its
-halo) have arrived, and the windows decode the residual (hard mode) or the residual with the
-block's per-shot weights (soft mode); a window becomes ready once every block that owns edges
-in it is done. The prediction is the windows' flip XOR the pre-decoder's flip.
+    source -> [pre-decoder stage: blocks, batched] -> residual (+ soft weights)
+           -> [matcher stage: windows, batched] -> ordered commits
 
-Pools: :class:`InProcessPool` (``workers=0``) and ``pipelines.RayPool``.
+Each stage is a pool (:mod:`pipelines._stream.pools`: in-process, or Ray actors). Between
+stages the queues are bounded where it matters: at most ``max_in_flight`` calls per stage are
+out, each with at most ``batch_blocks`` blocks / ``batch_windows`` windows (whatever is ready,
+so batches grow only when work piles up). Work that is ready but cannot go out waits in the
+service; the backlog (rounds received but not yet committed) grows and is recorded; nothing is
+dropped or reordered.
+
+Without the pre-decoder the windows decode the detection events; with it (``predecoder=`` a
+:class:`pipelines.BlockPredecoder`) they decode its residual (hard mode) or the residual with
+the blocks' per-shot weights (soft mode), and the prediction is the windows' flip XOR the
+pre-decoder's flip.
 """
 
 from __future__ import annotations
@@ -24,189 +28,28 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from pipelines._stream.config import StreamConfig
-from pipelines._windows.worker import WindowResult, WindowWorker, check_dets
-from qec import InputError, SparseEdgeWeights
+from pipelines._stream.pools import (
+    BlockJob,
+    CallDone,
+    InProcessPool,
+    InProcessPredecoderPool,
+    Pool,
+    WindowJob,
+    wait_any,
+)
+from pipelines._stream.state import StreamState
+from pipelines._windows.worker import WindowWorker
+from qec import InputError
 
 
-class _StreamState:
-    """One stream's received slices, pre-decoded blocks, pending artificial defects and
-    in-order commits. ``dets`` holds the residual once the pre-decoder has run on a block."""
-
-    def __init__(self, *, worker: WindowWorker, shots: int, predecoder=None) -> None:
-        self.worker, self.plan, self.layout = worker, worker.plan, worker.layout
-        self.shots, self.predecoder = shots, predecoder
-        self.dets = np.zeros((shots, self.layout.num_detectors), dtype=bool)
-        self.raw = self.dets if predecoder is None else self.dets.copy()
-        self.blocks = list(predecoder.blocks()) if predecoder is not None else []
-        self.block_weights: dict[int, SparseEdgeWeights] = {}
-        self.predecoded = 0 if predecoder is not None else None  # blocks done, in order
-        self.predecoder_seconds = 0.0
-        self.received = 0  # slices received
-        self.arrival: list[float] = []  # seconds, per slice
-        self.dispatched: set[int] = set()
-        self.results: dict[int, WindowResult] = {}
-        self.b_toggles: dict[int, np.ndarray] = {}
-        self.committed = 0  # windows committed, in order
-        self.commit_time: dict[int, float] = {}
-        self.flip = np.zeros((shots, worker.num_observables), dtype=bool)
-        self._a_order = [w.index for w in self.plan.windows if w.layer == "A"]  # by time
-        self._next_a = 0
-        self._b_waiting: set[int] = set()  # B windows with a committed neighbour
-
-    def push(self, t: int, dets: np.ndarray, arrival: float) -> None:
-        if t != self.received:
-            raise InputError(f"slice t={t} arrived out of order; expected t={self.received}")
-        if t >= self.layout.num_slices:
-            raise InputError(f"slice t={t} is past the experiment's last slice "
-                             f"{self.layout.num_slices - 1}")
-        size = self.layout.size(t)
-        dets = check_dets(dets, size, f"slice {t}")
-        if dets.shape[0] != self.shots:
-            raise InputError(f"slice {t} has {dets.shape[0]} shots; the stream has {self.shots}")
-        self.dets[:, self.layout.start(t):self.layout.start(t + 1)] = dets
-        if self.raw is not self.dets:
-            self.raw[:, self.layout.start(t):self.layout.start(t + 1)] = dets
-        self.received += 1
-        self.arrival.append(arrival)
-        self._predecode()
-
-    def _predecode(self) -> None:
-        """Run every block whose slices (and halo) have all arrived, in time order."""
-        while self.predecoded is not None and self.predecoded < len(self.blocks):
-            t0, t1 = self.blocks[self.predecoded]
-            e0, e1 = self.predecoder.extended(t0, t1)
-            if e1 > self.received:
-                return
-            out = self.predecoder.run(t0, t1, self.raw[:, self.layout.start(e0):
-                                                        self.layout.start(e1)])
-            self.dets[:, out.det_lo:out.det_hi] ^= out.syndrome
-            self.flip ^= out.flip
-            if out.weights is not None:
-                self.block_weights[self.predecoded] = out.weights
-            self.predecoder_seconds += out.seconds
-            self.predecoded += 1
-
-    @property
-    def final_slices(self) -> int:
-        """Slices whose input to the windows is final (residual: their blocks are done)."""
-        if self.predecoded is None:
-            return self.received
-        return self.blocks[self.predecoded - 1][1] if self.predecoded else 0
-
-    def window_weights(self, index: int) -> SparseEdgeWeights | None:
-        """Soft mode: the per-shot weights of the blocks owning edges in window ``index``."""
-        if not self.block_weights:
-            return None
-        w, n = self.plan.windows[index], self.predecoder.block_slices
-        # blocks own anchors [k n, (k + 1) n); the window needs anchors lo - 1 .. hi - 1
-        ks = range(max(0, w.lo - 1) // n, (w.hi - 1) // n + 1)
-        return SparseEdgeWeights.concat([self.block_weights[k] for k in ks])
-
-    def ready(self) -> list[int]:
-        """Windows not yet dispatched whose inputs are complete (A: all slices final;
-        B: both neighbouring A windows done). Amortised O(1) per call."""
-        out = []
-        while (self._next_a < len(self._a_order)
-               and self.plan.windows[self._a_order[self._next_a]].hi <= self.final_slices):
-            out.append(self._a_order[self._next_a])
-            self._next_a += 1
-        for b in sorted(self._b_waiting):
-            w = self.plan.windows[b]
-            if w.hi <= self.final_slices and all(a in self.results for a in w.depends):
-                out.append(b)
-                self._b_waiting.discard(b)
-        return out
-
-    def window_input(self, index: int) -> np.ndarray:
-        w = self.plan.windows[index]
-        lo, hi = self.worker.window_range(w)
-        out = self.dets[:, lo:hi].copy()
-        if w.layer == "B":
-            out ^= self.b_toggles.get(index, False)
-        return out
-
-    def complete(self, result: WindowResult, now: float) -> list[int]:
-        """Store a window's result; return the windows this commits (in order)."""
-        if result.index in self.results:
-            raise RuntimeError(f"window {result.index} completed twice")
-        self.results[result.index] = result
-        w = self.plan.windows[result.index]
-        for b in (result.index - 1, result.index + 1) if w.layer == "A" else ():
-            if 0 <= b < len(self.plan.windows):
-                self._b_waiting.add(b)
-                part = self.worker.toggles_into(w, result.toggles, self.plan.windows[b])
-                self.b_toggles[b] = self.b_toggles.get(b, False) ^ part
-        done = []
-        while self.committed in self.results:
-            self.flip ^= self.results[self.committed].flip
-            self.commit_time[self.committed] = now
-            done.append(self.committed)
-            self.committed += 1
-        return done
-
-    @property
-    def finished(self) -> bool:
-        return self.committed == len(self.plan.windows)
-
-    @property
-    def committed_slices(self) -> int:
-        return self.plan.windows[self.committed - 1].commit_hi if self.committed else 0
-
-
-class Pool(Protocol):
-    """Decoder workers: submit windows, collect results (any order)."""
-
-    num_workers: int
-    reruns: int    # windows decoded again after their worker died
-
-    def submit(self, key: tuple, index: int, dets: np.ndarray,
-               weights: SparseEdgeWeights | None = None) -> None: ...
-
-    def wait(self, timeout: float | None) -> list[tuple[tuple, WindowResult, int, float]]: ...
-
-    @property
-    def in_flight(self) -> int: ...
-
-    def close(self) -> None: ...
-
-
-class InProcessPool:
-    """``workers=0``: decode each window synchronously in this process."""
-
-    num_workers = 1
-
-    def __init__(self, worker: WindowWorker) -> None:
-        self.worker = worker
-        self._done: list[tuple[tuple, WindowResult, int, float]] = []
-        self.reruns = 0
-
-    def submit(self, key: tuple, index: int, dets: np.ndarray,
-               weights: SparseEdgeWeights | None = None) -> None:
-        t0 = time.perf_counter()
-        result = self.worker.decode(index, dets, weights=weights)
-        self._done.append((key, result, 0, time.perf_counter() - t0))
-
-    def wait(self, timeout: float | None) -> list[tuple[tuple, WindowResult, int, float]]:
-        done, self._done = self._done, []
-        if not done and timeout:
-            time.sleep(timeout)
-        return done
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._done)
-
-    def close(self) -> None:
-        self._done = []
-
-
-@dataclass
+@dataclass(frozen=True)
 class WindowCall:
+    """One window's decoding, as the matcher stage reported it."""
+
     worker: int
     index: int
     decode_seconds: float
@@ -214,8 +57,31 @@ class WindowCall:
     commit_rounds: int
 
 
+@dataclass(frozen=True)
+class StageCall:
+    """One call to a stage: ``jobs`` blocks or windows, the worker's own time for them
+    (``work_seconds``) and the turnaround seen by the service (``call_seconds``, queueing
+    behind other calls included); ``rounds``: slices the jobs own (blocks) or commit
+    (windows)."""
+
+    stage: str          # "predecoder" | "matcher"
+    worker: int
+    jobs: int
+    work_seconds: float
+    call_seconds: float
+    rounds: int
+
+
 class StreamService:
-    """Decodes any number of streams of one experiment type on one worker pool.
+    """Decodes any number of streams of one experiment type on the stages' pools.
+
+    Args:
+        config: what the streams decode and the stages' limits.
+        pool: the matcher stage (default: in this process).
+        predecoder: a :class:`pipelines.BlockPredecoder` (its blocks and mode); None: the
+            windows decode the detection events.
+        predecoder_pool: where the pre-decoder runs (default: in this process).
+        clock: seconds, monotonic (injectable for tests).
 
     Every slice is validated at :meth:`push` (dtype, shape, order) before anything is stored,
     so a malformed slice raises ``TypeError``/``ValueError`` and changes nothing: that stream
@@ -238,23 +104,28 @@ class StreamService:
     """
 
     def __init__(self, *, config: StreamConfig, pool: Pool | None = None,
-                 predecoder=None, clock: Callable[[], float] = time.perf_counter) -> None:
+                 predecoder=None, predecoder_pool: Pool | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.config, self.predecoder = config, predecoder
         self.worker = WindowWorker(task=config.task(), plan=config.plan(),
                                    soft_cap=soft_cap_of(predecoder))
         if pool is None:
             self.worker.graphs.warm()  # build the matchers before the clock starts
             pool = InProcessPool(self.worker)
-        self.pool = pool
-        self.streams: dict[str, _StreamState] = {}
-        self.queue: deque[tuple[str, int]] = deque()  # ready, waiting for an in-flight slot
+        if predecoder is not None and predecoder_pool is None:
+            predecoder_pool = InProcessPredecoderPool(predecoder)
+        self.pool, self.predecoder_pool = pool, predecoder_pool
+        self.streams: dict[str, StreamState] = {}
+        self.queue: deque[tuple[str, int]] = deque()         # windows ready, not sent
+        self.block_queue: deque[tuple[str, int]] = deque()   # blocks ready, not sent
         self.backlog: dict[str, list[tuple[float, int]]] = {}
         self.calls: list[WindowCall] = []
+        self.stage_calls: list[StageCall] = []
         self.clock = clock
         self.t0 = clock()
 
     def now(self) -> float:
-        """Seconds since the service started, on its clock (injectable for tests)."""
+        """Seconds since the service started, on its clock."""
         return self.clock() - self.t0
 
     def open(self, stream_id: str, *, shots: int) -> None:
@@ -262,8 +133,8 @@ class StreamService:
             raise InputError(f"stream_id={stream_id!r} is already open")
         if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
             raise InputError(f"shots={shots!r} must be an integer >= 1")
-        self.streams[stream_id] = _StreamState(worker=self.worker, shots=shots,
-                                               predecoder=self.predecoder)
+        self.streams[stream_id] = StreamState(worker=self.worker, shots=shots,
+                                              predecoder=self.predecoder)
         self.backlog[stream_id] = []
 
     def push(self, stream_id: str, t: int, dets: np.ndarray, *,
@@ -274,32 +145,67 @@ class StreamService:
         self._record(stream_id)
         self._enqueue(stream_id)
         self._dispatch()
+        if self.predecoder_pool is not None:
+            self.poll(0.0)
 
     def poll(self, timeout: float | None = 0.0) -> int:
-        """Collect finished windows (waiting up to ``timeout`` s); return how many."""
+        """Collect finished calls of both stages (waiting up to ``timeout`` s for the
+        first); return how many jobs finished."""
         if timeout is not None and not timeout >= 0:
             raise InputError(f"timeout={timeout} must be >= 0 or None")
-        done = self.pool.wait(timeout)
-        for (stream_id, index), result, worker, call_s in done:
+        pools = [self.pool] + ([self.predecoder_pool] if self.predecoder_pool else [])
+        done = wait_any(pools, timeout)
+        jobs = 0
+        for call in done[1] if len(done) > 1 else ():
+            jobs += self._blocks_done(call)
+        for call in done[0]:
+            jobs += self._windows_done(call)
+        self._dispatch()
+        return jobs
+
+    def _blocks_done(self, call: CallDone) -> int:
+        for (stream_id, k), out in call.results:
+            self.streams[stream_id].block_complete(k, out)
+            self._enqueue(stream_id)
+        blocks = [self.streams[sid].blocks[k] for (sid, k), _ in call.results]
+        self.stage_calls.append(StageCall(
+            "predecoder", call.worker, len(call.results),
+            sum(out.seconds for _, out in call.results), call.call_seconds,
+            sum(t1 - t0 for t0, t1 in blocks)))
+        return len(call.results)
+
+    def _windows_done(self, call: CallDone) -> int:
+        rounds = 0
+        for (stream_id, index), result in call.results:
             state = self.streams[stream_id]
             w = self.worker.plan.windows[index]
-            self.calls.append(WindowCall(worker, index, result.decode_seconds, call_s,
-                                    w.commit_rounds))
+            rounds += w.commit_rounds
+            self.calls.append(WindowCall(call.worker, index, result.decode_seconds,
+                                         call.call_seconds, w.commit_rounds))
             if state.complete(result, self.now()):
                 self._record(stream_id)
             self._enqueue(stream_id)
-        self._dispatch()
-        return len(done)
+        self.stage_calls.append(StageCall(
+            "matcher", call.worker, len(call.results),
+            sum(r.decode_seconds for _, r in call.results), call.call_seconds, rounds))
+        return len(call.results)
 
     def drain(self) -> None:
         """Finish all dispatched and queued work (streams whose slices all arrived finish)."""
-        while self.queue or self.pool.in_flight:
+        while self._busy():
             self.poll(0.05)
+
+    def _busy(self) -> bool:
+        pre = self.predecoder_pool
+        return bool(self.queue or self.block_queue or self.pool.jobs_in_flight
+                    or (pre is not None and pre.jobs_in_flight))
 
     def close(self, *, drain: bool = True) -> None:
         if drain:
             self.drain()
         self.pool.close()
+        if self.predecoder_pool is not None:
+            self.predecoder_pool.close()
 
     def prediction(self, stream_id: str) -> np.ndarray:
         """(S, O) bool observable prediction of a finished stream."""
@@ -309,7 +215,7 @@ class StreamService:
                              f"{len(state.plan.windows)} windows")
         return state.flip.copy()
 
-    def _state(self, stream_id: str) -> _StreamState:
+    def _state(self, stream_id: str) -> StreamState:
         if stream_id not in self.streams:
             raise InputError(f"stream_id={stream_id!r} is not open")
         return self.streams[stream_id]
@@ -320,6 +226,8 @@ class StreamService:
 
     def _enqueue(self, stream_id: str) -> None:
         state = self.streams[stream_id]
+        for k in state.ready_blocks() if self.predecoder is not None else ():
+            self.block_queue.append((stream_id, k))
         for index in state.ready():
             if index in state.dispatched:
                 raise RuntimeError(f"window {index} of stream {stream_id!r} became ready twice")
@@ -327,11 +235,20 @@ class StreamService:
             self.queue.append((stream_id, index))
 
     def _dispatch(self) -> None:
-        while self.queue and self.pool.in_flight < self.config.in_flight_limit:
-            stream_id, index = self.queue.popleft()
-            state = self.streams[stream_id]
-            self.pool.submit((stream_id, index), index, state.window_input(index),
-                             state.window_weights(index))
+        """Send ready work, a batch per call, while each stage has calls to spare."""
+        cfg = self.config
+        pre = self.predecoder_pool
+        while self.block_queue and pre.calls_in_flight < cfg.in_flight_limit:
+            batch = [self.block_queue.popleft()
+                     for _ in range(min(cfg.batch_blocks, len(self.block_queue)))]
+            pre.submit([BlockJob((sid, k), *self.streams[sid].block_input(k))
+                        for sid, k in batch])
+        while self.queue and self.pool.calls_in_flight < cfg.in_flight_limit:
+            batch = [self.queue.popleft()
+                     for _ in range(min(cfg.batch_windows, len(self.queue)))]
+            self.pool.submit([WindowJob((sid, i), i, self.streams[sid].window_input(i),
+                                        self.streams[sid].window_weights(i))
+                              for sid, i in batch])
 
 
 def soft_cap_of(predecoder) -> float | None:

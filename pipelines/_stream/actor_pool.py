@@ -1,0 +1,163 @@
+"""Calls to a set of restartable Ray actors, each lost call run again: exactly-once results.
+
+Both stages' Ray pools are built on :class:`ActorPool`. A call goes to the live actor with the
+fewest calls in flight. When a call fails because its actor died, the call is re-submitted to
+another live actor (or held until one is live); the dead actor gets no new work until a probe
+call shows Ray restarted it, so the calls run again are exactly the ones it held. After
+``max_restarts`` deaths an actor is given up. When every actor is given up, or one call keeps
+failing, the pool raises :class:`ServiceFailure` with one line saying so. A call's result is
+handed out once: the refs of a lost call are forgotten, so nothing is answered twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from qec import RunFailure
+
+MAX_RESTARTS = 4
+MAX_RERUNS_PER_CALL = 4
+
+
+class ServiceFailure(RunFailure):
+    """The decoding service cannot go on (its workers keep dying); the message says why."""
+
+
+@dataclass
+class _Call:
+    tag: Any          # the caller's handle for the call (its jobs)
+    method: str
+    args: tuple
+    worker: int
+    start: float
+    tries: int
+
+
+class ActorPool:
+    """Restartable actors of one stage (see the module docstring).
+
+    Args:
+        actors: Ray actor handles created with ``max_restarts``.
+        what: the stage's name in messages ("decoder", "pre-decoder").
+        unit: what a call's tag (a sequence of jobs) holds, in messages ("windows", "blocks").
+        max_restarts: deaths after which an actor is given up.
+    """
+
+    def __init__(self, actors: list, *, what: str, unit: str,
+                 max_restarts: int = MAX_RESTARTS) -> None:
+        self.actors, self.what, self.unit, self.max_restarts = actors, what, unit, max_restarts
+        self.load = [0] * len(actors)
+        self.state = ["ok"] * len(actors)       # ok | probing | dead
+        self.deaths = [0] * len(actors)
+        self.probes: dict = {}                  # ObjectRef -> actor whose restart it checks
+        self.pending: dict[Any, _Call] = {}     # ObjectRef -> call
+        self.waiting: list[_Call] = []          # held while no actor is live
+        self.lost: list[tuple[int, Any]] = []   # (actor, tag) of every call run again
+
+    @property
+    def calls_in_flight(self) -> int:
+        return len(self.pending) + len(self.waiting)
+
+    def calls(self) -> list[_Call]:
+        """The calls in flight or held (read-only view for reports and tests)."""
+        return [*self.pending.values(), *self.waiting]
+
+    def submit(self, tag: Any, method: str, *args, tries: int = 0) -> None:
+        self._send(_Call(tag, method, args, -1, time.perf_counter(), tries))
+
+    def _send(self, call: _Call) -> None:
+        live = [w for w, st in enumerate(self.state) if st == "ok"]
+        if not live:
+            self.waiting.append(call)
+            return
+        call.worker = min(live, key=lambda w: self.load[w])
+        ref = getattr(self.actors[call.worker], call.method).remote(*call.args)
+        self.load[call.worker] += 1
+        self.pending[ref] = call
+
+    def refs(self) -> list:
+        return [*self.pending, *self.probes]
+
+    def wait(self, timeout: float | None) -> list[tuple[Any, Any, int, float]]:
+        """Finished calls as (tag, value, actor, seconds since submission), waiting up to
+        ``timeout`` s for the first; lost calls are re-submitted, not returned."""
+        import ray
+
+        refs = self.refs()
+        if not refs:
+            if timeout:
+                time.sleep(timeout)
+            return []
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+        if ready:  # collect everything else that is already done, without waiting
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        done = []
+        for ref in ready:
+            if ref in self.probes:
+                self._probed(ref)
+            else:
+                done += self._collected(ref)
+        return done
+
+    def _collected(self, ref) -> list[tuple[Any, Any, int, float]]:
+        import ray
+        from ray.exceptions import RayActorError
+
+        call = self.pending.pop(ref)
+        self.load[call.worker] -= 1
+        try:
+            value = ray.get(ref)
+        except RayActorError:  # the actor died with this call: run it elsewhere
+            if call.tries >= MAX_RERUNS_PER_CALL:
+                raise ServiceFailure(f"a {self.what} call failed {call.tries + 1} times: the "
+                                     f"{self.what} actors keep dying") from None
+            self._died(call.worker)
+            self.lost.append((call.worker, call.tag))
+            call.tries += 1
+            self._send(call)
+            return []
+        return [(call.tag, value, call.worker, time.perf_counter() - call.start)]
+
+    def _died(self, worker: int) -> None:
+        """A call of ``worker`` failed: stop using it until a probe shows it restarted."""
+        if self.state[worker] != "ok":
+            return                 # this death is already known
+        self.deaths[worker] += 1
+        self._probe(worker)
+
+    def _probe(self, worker: int) -> None:
+        if self.deaths[worker] > self.max_restarts:
+            self.state[worker] = "dead"
+            if all(st == "dead" for st in self.state):
+                raise ServiceFailure(
+                    f"all {len(self.actors)} {self.what} actors died (each more than "
+                    f"{self.max_restarts} times); the stream stops with "
+                    f"{sum(len(c.tag) for c in self.calls())} {self.unit} undecoded")
+            return
+        self.state[worker] = "probing"
+        self.probes[self.actors[worker].where.remote()] = worker
+
+    def _probed(self, ref) -> None:
+        import ray
+        from ray.exceptions import RayActorError
+
+        worker = self.probes.pop(ref)
+        try:
+            ray.get(ref)
+        except RayActorError:   # died again while restarting
+            self.deaths[worker] += 1
+            self._probe(worker)
+            return
+        self.state[worker] = "ok"
+        held, self.waiting = self.waiting, []
+        for call in held:
+            self._send(call)
+
+    def close(self) -> None:
+        import ray
+
+        for a in self.actors:
+            ray.kill(a, no_restart=True)
+        self.actors, self.pending, self.probes, self.waiting = [], {}, {}, []
