@@ -29,7 +29,7 @@ RESULTS = REPO_ROOT / "bench" / "results"
 DISTANCES = (3, 5, 7, 9, 11, 13)
 PS = (0.001, 0.003, 0.006)
 DECODERS = ("pymatching", "pymatching-correlated")
-# arXiv:2604.12841, PyMatching LER from the authors' figure (docs/design.md §7). The paper calls
+# arXiv:2604.12841, PyMatching LER from the authors' figure (docs/design.md §8). The paper calls
 # them per round, but the authors' evaluation (code/evaluation/logical_error_rate.py in
 # NVIDIA/Ising-Decoding) reports errors / shots over rounds = d: they are PER SHOT, and are
 # compared with our per-shot LER. Their circuit also leaves the last round noiseless apart

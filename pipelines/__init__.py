@@ -6,6 +6,8 @@ The package is split by job (private subpackages; everything users call is re-ex
   block-wise pre-decoder of long experiments, ``run_task`` and the sinter plugin;
 - ``_windows``: parallel-window decoding (the plan, slice layout, window graphs, the worker);
 - ``_stream``: the streaming service (config, round source, service and pools, Ray actors);
+- ``_serve``: the decoding service on Ray Serve (config, wire contract, stages, the Serve
+  application, the HTTP client, the load test);
 - ``_command``: the ``qecpipe`` command line, one module per subcommand.
 
 The design notes (docs/design.md) draw the package map and the allowed import directions.
@@ -17,6 +19,8 @@ from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS, Predeco
 from pipelines._decoders.registry import DECODER_NAMES, make_decoder, make_decoder_for_dem
 from pipelines._decoders.run import RunResult, run_task
 from pipelines._decoders.sinter_plugin import sinter_decoders
+from pipelines._serve.client import ServiceClient, ServiceError
+from pipelines._serve.config import ServeConfig
 from pipelines._stream.config import StreamConfig
 from pipelines._stream.pools import InProcessPool, InProcessPredecoderPool
 from pipelines._stream.ray_pool import RayPool, RayPredecoderPool
@@ -31,6 +35,6 @@ __all__ = [
     "__version__", "BlockPredecoder", "DECODER_NAMES", "InProcessPool", "InProcessPredecoderPool",
     "main", "make_decoder", "make_decoder_for_dem", "PREDECODER_DECODERS", "PredecoderPipeline",
     "RayPool", "RayPredecoderPool", "RoundSource", "run_stream", "run_task", "RunResult",
-    "sinter_decoders", "StreamConfig", "StreamResult", "StreamService", "WindowedDecoder",
-    "WindowPlan", "WindowWorker",
+    "ServeConfig", "ServiceClient", "ServiceError", "sinter_decoders", "StreamConfig",
+    "StreamResult", "StreamService", "WindowedDecoder", "WindowPlan", "WindowWorker",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,6 +51,21 @@ class Task:
     def dem(self) -> stim.DetectorErrorModel:
         """The circuit's detector error model, graphlike-decomposed for matching (cached)."""
         return _dem(self).copy()
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits of SHA-256 over code, distance, rounds, basis and the noise model's
+        fingerprint: two tasks have the same detectors and noise iff these are equal.
+
+        Examples:
+            >>> a = Task(distance=3, noise=NoiseModel.uniform(0.001))
+            >>> a.fingerprint == Task(distance=3, noise=NoiseModel.uniform(0.001)).fingerprint
+            True
+            >>> a.fingerprint == Task(distance=3, noise=NoiseModel.uniform(0.002)).fingerprint
+            False
+        """
+        blob = json.dumps(self.metadata(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def metadata(self, seed: int | None = None) -> dict:
         """The ``task`` object of ``qecpipe run --json`` (and sinter's json_metadata)."""

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("qec", "predecoder", "noise", "pipelines")
 PIPELINES = {"pipelines", "pipelines._windows", "pipelines._decoders", "pipelines._stream",
-             "pipelines._command"}
+             "pipelines._serve", "pipelines._command"}
 # package (or pipelines subpackage) -> the qecpipe packages it may import
 ALLOWED = {
     "qec": {"qec"},
@@ -22,6 +22,8 @@ ALLOWED = {
                             "pipelines._decoders"},
     "pipelines._stream": {"qec", "predecoder", "pipelines._windows", "pipelines._decoders",
                           "pipelines._stream"},
+    "pipelines._serve": {"qec", "predecoder", "pipelines._windows", "pipelines._decoders",
+                         "pipelines._stream", "pipelines._serve"},
     "pipelines._command": {"qec", "predecoder", "noise", *PIPELINES},
     "pipelines": {"qec", "predecoder", "noise", *PIPELINES},
 }

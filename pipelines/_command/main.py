@@ -23,14 +23,16 @@ from pipelines._command import (
     decode,
     decoders,
     learn_noise,
+    loadtest,
     run,
+    serve,
     stream,
     train,
 )
 from qec import InputError, RunFailure
 
 EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
-COMMANDS = (run, decode, learn_noise, stream, train, calibrate, circuit, decoders)
+COMMANDS = (run, decode, learn_noise, stream, serve, loadtest, train, calibrate, circuit, decoders)
 TOP_LEVEL_FLAGS = ("-h", "--help", "--version", "--debug")
 
 

@@ -1,0 +1,104 @@
+"""``qecpipe loadtest``: drive a running ``qecpipe serve`` and measure it in real time.
+
+Samples ``--blocks`` blocks of ``--shots`` shots of the service's own task (read from its
+``GET /health``), sends them from ``--clients`` processes at ``--rate`` blocks per second (0:
+as fast as answers come) and reports throughput, latency percentiles, the backlog, the LER of
+the returned predictions, per-stage timings and N_par, and that every block was answered once
+(``pipelines._serve.loadtest``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pipelines._command.common import integer, number, output_file, stdout_for_json
+from qec import RunFailure, atomic_write
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("loadtest", help="measure a running decoding service (qecpipe serve)")
+    p.add_argument("--url", default="http://127.0.0.1:8000",
+                   help="the service (default http://127.0.0.1:8000)")
+    p.add_argument("--blocks", type=integer(1, 1 << 20), default=200,
+                   help="requests to send (default 200)")
+    p.add_argument("--shots", type=integer(1, 1 << 20), default=64,
+                   help="shots per request (default 64)")
+    p.add_argument("--rate", type=number(0, 1e6), default=0.0,
+                   help="blocks per second (default 0: as fast as answers come)")
+    p.add_argument("--clients", type=integer(1, 256), default=2,
+                   help="client processes (default 2)")
+    p.add_argument("--concurrency", type=integer(1, 256), default=2,
+                   help="connections per client process (default 2)")
+    p.add_argument("--seed", type=integer(0), default=1, help="(default 1)")
+    p.add_argument("--timeout-s", type=number(0.1, 3600), default=120.0,
+                   help="seconds to wait for one answer (default 120)")
+    p.add_argument("--out", type=output_file(".json"), default=None,
+                   help="also write the JSON here (atomically)")
+    p.add_argument("--plot", type=output_file(".png"), default=None,
+                   help="draw latency and backlog here (needs matplotlib)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=execute)
+
+
+def execute(args: argparse.Namespace) -> int:
+    from pipelines._serve.client import ServiceClient
+    from pipelines._serve.loadtest import LoadConfig, run_loadtest
+
+    config = LoadConfig(url=args.url, blocks=args.blocks, shots=args.shots, rate=args.rate,
+                        clients=args.clients, concurrency=args.concurrency, seed=args.seed,
+                        timeout_s=args.timeout_s)
+    ServiceClient(args.url, timeout_s=10.0).health()   # fails fast, one line, if it is not up
+    with stdout_for_json(args.json) as emit:
+        result = run_loadtest(config)
+        out = result.to_json()
+        if args.out is not None:
+            atomic_write(args.out, json.dumps(out, indent=1) + "\n")
+        if args.plot is not None:
+            plot(result, out, args.plot)
+        emit(json.dumps(out) if args.json else summary(out))
+    acc = out["accounting"]
+    if acc["missing"] or acc["answered_twice"]:
+        raise RunFailure(f"{acc['missing']} blocks unanswered, {acc['answered_twice']} answered "
+                         "twice")
+    return 0
+
+
+def summary(out: dict) -> str:
+    acc, lat, ler = out["accounting"], out["latency_ms"], out["ler"]
+    return "\n".join([
+        f"{acc['answered']}/{acc['blocks']} blocks of {out['config']['shots']} shots answered "
+        f"in {out['seconds']:.2f} s ({acc['answered_twice']} twice, {acc['failed']} failed, "
+        f"{acc['retried_in_service']} retried inside the service)",
+        f"throughput {out['shots_per_second']:,.0f} shots/s, {out['rounds_per_second']:,.0f} "
+        f"rounds/s; latency p50 {lat.get('p50', 0):.1f} ms, p99 {lat.get('p99', 0):.1f} ms, "
+        f"p99.9 {lat.get('p99.9', 0):.1f} ms; max backlog {out['max_backlog_blocks']} blocks",
+        f"LER {ler['errors']}/{ler['shots']} = {ler['ler']:.2e} [{ler['ler_low']:.1e}, "
+        f"{ler['ler_high']:.1e}]",
+        "per block: " + ", ".join(f"{k} {v / 1e3:.2f} ms"
+                                  for k, v in out["stage_us_per_block"].items())
+        + "; N_par for a 1 µs cycle: " + ", ".join(f"{k} {v:,}"
+                                                   for k, v in out["n_par_1us"].items()),
+    ])
+
+
+def plot(result, out: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from qec import atomic_path
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    lat = sorted((r.answered - r.sent) * 1e3 for r in result.ok)
+    ax1.plot(lat, [(i + 1) / len(lat) for i in range(len(lat))])
+    ax1.set(xlabel="latency per block (ms)", ylabel="fraction of blocks", xscale="log",
+            title=f"{out['config']['blocks']} blocks of {out['config']['shots']} shots")
+    t, backlog = zip(*out["backlog"])
+    ax2.step(t, backlog, where="post")
+    ax2.set(xlabel="seconds", ylabel="blocks due, not answered", title="backlog")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)

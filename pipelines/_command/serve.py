@@ -1,0 +1,202 @@
+"""``qecpipe serve``: the decoding service on Ray Serve, in the foreground until stopped.
+
+Starts a local Ray (or joins ``--address``), deploys the ingress, pre-decoder and matcher
+deployments (``pipelines._serve.app``) with the HTTP ingress on ``--host``:``--port``
+(127.0.0.1 by default: Serve's HTTP has no authentication), writes a pid file and waits. Ctrl-C
+or SIGTERM (``qecpipe serve --stop --port PORT``) deletes the application, shuts Serve and the
+local Ray down and removes the pid file: nothing is left running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pipelines._command.common import (
+    MAX_ROUNDS,
+    add_task_flags,
+    integer,
+    model_help,
+    number,
+    one_of,
+    task_of,
+)
+from qec import InputError, RunFailure, atomic_write
+
+STOP_TIMEOUT_S = 120.0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the decoding service (Ray Serve) until stopped")
+    p.add_argument("--stop", action="store_true",
+                   help="stop the service running on --port (its pid file) and wait for it")
+    add_task_flags(p, p_default=0.003)
+    p.add_argument("--mode", type=one_of("pymatching", "hard", "soft"), default="soft",
+                   help="pymatching (no pre-decoder), or the pre-decoder's hard or soft mode "
+                        "(default soft)")
+    p.add_argument("--model", default=None, help=model_help())
+    p.add_argument("--n-com", type=integer(0, MAX_ROUNDS), default=0,
+                   help="windowed decoding: commit rounds per window (default 0: the whole "
+                        "volume at once)")
+    p.add_argument("--n-buf", type=integer(0, MAX_ROUNDS), default=0,
+                   help="windowed decoding: buffer rounds per side (default 0)")
+    p.add_argument("--predecoder-replicas", type=integer(1, 1024), default=1)
+    p.add_argument("--matcher-replicas", type=integer(1, 1024), default=1)
+    p.add_argument("--max-replicas", type=integer(0, 1024), default=0,
+                   help="autoscale each deployment up to this many replicas (default 0: fixed)")
+    p.add_argument("--max-batch", type=integer(1, 1024), default=16,
+                   help="most requests per pre-decoder forward pass (default 16)")
+    p.add_argument("--batch-wait-ms", type=number(0, 1000), default=2.0,
+                   help="how long a forward pass waits for its batch to fill (default 2)")
+    p.add_argument("--max-shots", type=integer(1, 1 << 20), default=4096,
+                   help="most shots per request (default 4096)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="HTTP bind address (default 127.0.0.1; Serve's HTTP has no "
+                        "authentication, so bind a private interface at most)")
+    p.add_argument("--port", type=integer(1, 65535), default=8000, help="HTTP port (default 8000)")
+    p.add_argument("--address", default=None,
+                   help="join a Ray cluster: auto or HOST:PORT (default: start a local Ray)")
+    p.add_argument("--pid-file", type=Path, default=None,
+                   help="where the running service records its pid (default: "
+                        "TMPDIR/qecpipe-serve-PORT.pid)")
+    p.set_defaults(handler=execute, distance=None)
+    for action in p._actions:              # --distance is required to serve, not to --stop
+        if action.dest == "distance":
+            action.required = False
+
+
+def execute(args: argparse.Namespace) -> int:
+    pid_file = args.pid_file or Path(tempfile.gettempdir()) / f"qecpipe-serve-{args.port}.pid"
+    if args.stop:
+        return stop(pid_file)
+    if args.distance is None:
+        raise InputError("--distance is required to start a service (or give --stop)")
+    config = _config(args)
+    _check_port_free(config.host, config.port)
+    if pid_file.exists() and _alive(_read_pid(pid_file)):
+        raise InputError(f"--pid-file={str(pid_file)!r}: a service (pid "
+                         f"{_read_pid(pid_file)}) already runs for port {config.port}")
+    return serve_forever(config, address=args.address, pid_file=pid_file)
+
+
+def _config(args: argparse.Namespace):
+    from pipelines._serve.config import ServeConfig
+
+    config = ServeConfig(distance=args.distance, rounds=args.rounds, basis=args.basis,
+                         noise=task_of(args, args.basis).noise, mode=args.mode,
+                         model=args.model, n_com=args.n_com, n_buf=args.n_buf,
+                         predecoder_replicas=args.predecoder_replicas,
+                         matcher_replicas=args.matcher_replicas,
+                         max_replicas=args.max_replicas, max_batch=args.max_batch,
+                         batch_wait_ms=args.batch_wait_ms, max_shots=args.max_shots,
+                         host=args.host, port=args.port)
+    if config.uses_predecoder:
+        from predecoder import load_model
+
+        try:
+            load_model(config.model)
+        except ValueError as exc:
+            raise InputError(f"--model: {exc}") from exc
+    return config
+
+
+def serve_forever(config, *, address: str | None, pid_file: Path) -> int:
+    """Deploy, announce, wait for SIGINT/SIGTERM, then take everything down."""
+    from ray import serve
+
+    from pipelines._serve.app import APP_NAME, build_app
+    from pipelines._stream.ray_session import ray_session
+
+    stop_event = threading.Event()
+    with ray_session(address) as started:
+        # after ray.init: Ray's core worker installs its own SIGTERM handler, which would
+        # end the process before the service is taken down
+        previous = {sig: signal.signal(sig, lambda *_: stop_event.set())
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            logging.getLogger("ray.serve").setLevel(logging.WARNING)
+            serve.start(http_options={"host": config.host, "port": config.port})
+            serve.run(build_app(config), name=APP_NAME, route_prefix="/")
+            atomic_write(pid_file, f"{os.getpid()}\n")
+            print(f"qecpipe serve: ready at {config.url} (POST /decode, GET /health), task "
+                  f"{config.fingerprint}, mode {config.mode}; stop with Ctrl-C or `qecpipe "
+                  f"serve --stop --port {config.port}`", file=sys.stderr, flush=True)
+            while not stop_event.wait(0.5):
+                pass
+        finally:
+            _take_down(started)
+            pid_file.unlink(missing_ok=True)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    print("qecpipe serve: stopped", file=sys.stderr)
+    return 0
+
+
+def _take_down(started_ray: bool) -> None:
+    from ray import serve
+
+    from pipelines._serve.app import APP_NAME
+
+    if started_ray:
+        serve.shutdown()          # the whole local Serve; ray_session then stops Ray
+    else:
+        serve.delete(APP_NAME)    # a shared cluster: remove only our application
+
+
+def stop(pid_file: Path) -> int:
+    pid = _read_pid(pid_file)
+    if pid is None or not _alive(pid):
+        raise InputError(f"--pid-file={str(pid_file)!r}: no running service recorded there "
+                         "(is it on another --port?)")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            raise RunFailure(f"the service (pid {pid}) did not stop within "
+                             f"{STOP_TIMEOUT_S:g} s")
+        time.sleep(0.2)
+    print(f"qecpipe serve: stopped the service (pid {pid})", file=sys.stderr)
+    return 0
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int | None) -> bool:
+    """The process exists and has not exited (an exited child its parent has not reaped yet
+    is a zombie: gone for our purpose)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise InputError(f"--host {host} --port {port}: cannot listen there "
+                             f"({exc.strerror or exc}); pick another --port") from None

@@ -1,0 +1,1 @@
+"""The decoding service on Ray Serve (see ``pipelines._serve.app``)."""
