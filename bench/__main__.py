@@ -7,6 +7,7 @@
     python -m bench noise [--quick]         # noise learning (bench/noise_learning.py)
     python -m bench streaming [--quick]     # Ray streaming throughput (bench/streaming.py)
     python -m bench overhead [--quick]      # Ray overhead per job (bench/stream_overhead.py)
+    python -m bench service [--quick]       # the decoding service under load (bench/service.py)
     python -m bench figures                 # summary figures from the JSON (bench/figures.py)
     python -m bench readme                  # README tables from bench/results (bench/readme.py)
 
@@ -31,6 +32,7 @@ SUITES = {
     "noise": "bench.noise_learning",
     "streaming": "bench.streaming",
     "overhead": "bench.stream_overhead",  # Ray transport overhead per job, by way of calling
+    "service": "bench.service",  # qecpipe loadtest against qecpipe serve
     "figures": "bench.figures",  # draws summary figures from the suites' JSON
     "readme": "bench.readme",  # last: copies the regenerated tables into README.md
 }
