@@ -36,7 +36,8 @@ import numpy as np
 
 from bench._meta import RESULTS, run_metadata, write_text
 from pipelines import BlockPredecoder, RoundSource, StreamConfig
-from qec import NoiseModel, pack_bits
+from pipelines._stream.ray_pool import compact_bits
+from qec import NoiseModel
 
 P = 0.001
 
@@ -112,7 +113,7 @@ def matcher_rows(d: int, *, shots: int, batches: Sequence[int], reps: int) -> di
     plan = cfg.plan()
     window = next(w for w in plan.windows if w.layer == "A" and w.lo > 0)
     lo, hi = src.layout.start(window.lo), src.layout.start(window.hi)
-    job = (window.index, pack_bits(src.dets[:, lo:hi]), hi - lo, None)
+    job = (window.index, compact_bits(src.dets[:, lo:hi]), None)
     template = ray.put(WindowGraphs(cfg.task(), plan).template_graph)
     actor = ray.remote(_DecoderActorImpl).options(num_cpus=1).remote(cfg, template, None)
     ray.get(actor.where.remote())
@@ -151,7 +152,7 @@ def predecoder_rows(d: int, *, shots: int, batches: Sequence[int], reps: int) ->
     t0, t1 = pre.blocks()[len(pre.blocks()) // 2]
     e0, e1 = pre.extended(t0, t1)
     lo, hi = src.layout.start(e0), src.layout.start(e1)
-    job = (t0, t1, pack_bits(src.dets[:, lo:hi]), hi - lo)
+    job = (t0, t1, compact_bits(src.dets[:, lo:hi]))
     actor = ray.remote(_PredecoderActorImpl).options(num_cpus=1).remote(
         cfg.task(), loaded.net, pre.policy, d, None)
     ray.get(actor.where.remote())

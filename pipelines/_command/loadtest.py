@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 from pipelines._command.common import integer, number, output_file, stdout_for_json
 from qec import RunFailure, atomic_write
@@ -31,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=integer(1, 256), default=2,
                    help="connections per client process (default 2)")
     p.add_argument("--seed", type=integer(0), default=1, help="(default 1)")
+    p.add_argument("--wait-s", type=number(0, 3600), default=0.0,
+                   help="wait up to this long for the service to come up (default 0: it must "
+                        "answer now)")
     p.add_argument("--timeout-s", type=number(0.1, 3600), default=120.0,
                    help="seconds to wait for one answer (default 120)")
     p.add_argument("--out", type=output_file(".json"), default=None,
@@ -48,7 +52,7 @@ def execute(args: argparse.Namespace) -> int:
     config = LoadConfig(url=args.url, blocks=args.blocks, shots=args.shots, rate=args.rate,
                         clients=args.clients, concurrency=args.concurrency, seed=args.seed,
                         timeout_s=args.timeout_s)
-    ServiceClient(args.url, timeout_s=10.0).health()   # fails fast, one line, if it is not up
+    wait_until_up(ServiceClient(args.url, timeout_s=10.0), args.wait_s)
     with stdout_for_json(args.json) as emit:
         result = run_loadtest(config)
         out = result.to_json()
@@ -62,6 +66,22 @@ def execute(args: argparse.Namespace) -> int:
         raise RunFailure(f"{acc['missing']} blocks unanswered, {acc['answered_twice']} answered "
                          "twice")
     return 0
+
+
+def wait_until_up(client, wait_s: float) -> None:
+    """The service's health, polled for up to ``wait_s`` seconds (one line if it never
+    answers)."""
+    from pipelines._serve.client import ServiceError
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            client.health()
+            return
+        except ServiceError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def summary(out: dict) -> str:

@@ -9,9 +9,11 @@ else one CPU actor, each a :class:`pipelines.BlockPredecoder` that runs a call's
 many windows and streams in one forward pass.
 
 Transport: a call carries a BATCH of jobs (the service sends what is ready, up to
-``StreamConfig.batch_windows`` / ``batch_blocks``), detection events bit-packed both ways, so
-one call's fixed cost (about 1-3 ms on a loaded 2-core machine, bench/streaming.py) is shared
-by the whole batch. Faults: see :mod:`pipelines._stream.actor_pool`.
+``StreamConfig.batch_windows`` / ``batch_blocks``), so one call's fixed cost (about 1-3 ms on a
+loaded 2-core machine, bench/stream_overhead.py) is shared by the whole batch. Events travel in
+:func:`compact_bits`' form: bit-packed, or the indices of the set bits when that is smaller (a
+window's artificial defects are a handful per shot).
+Faults: see :mod:`pipelines._stream.actor_pool`.
 """
 
 from __future__ import annotations
@@ -48,12 +50,12 @@ class _DecoderActorImpl:
         self.worker.graphs.warm()
 
     def decode_many(self, jobs: list[tuple]) -> list[tuple[np.ndarray, np.ndarray, float]]:
-        """``[(index, bit-packed dets, num_detectors, weights), ...]`` -> per window
-        ``(flip, bit-packed toggles, decode seconds)``."""
+        """``[(index, encoded dets, weights), ...]`` (:func:`compact_bits`) -> per window
+        ``(flip, encoded toggles, decode seconds)``."""
         out = []
-        for index, packed, num, weights in jobs:
-            r = self.worker.decode(index, unpack_bits(packed, num), weights=weights)
-            out.append((r.flip, pack_bits(r.toggles), r.decode_seconds))
+        for index, dets, weights in jobs:
+            r = self.worker.decode(index, expand_bits(dets), weights=weights)
+            out.append((r.flip, compact_bits(r.toggles), r.decode_seconds))
         return out
 
     def where(self) -> tuple[str, int]:
@@ -74,10 +76,10 @@ class _PredecoderActorImpl:
             device=device)
 
     def run_many(self, jobs: list[tuple]) -> list:
-        """``[(t0, t1, bit-packed extended dets, width), ...]`` -> per block its
-        BlockOutput with the syndrome bit-packed."""
-        outs = self.pre.run_batch([(t0, t1, unpack_bits(p, w)) for t0, t1, p, w in jobs])
-        return [replace(o, syndrome=pack_bits(o.syndrome)) for o in outs]
+        """``[(t0, t1, encoded extended dets), ...]`` -> per block its BlockOutput with the
+        syndrome encoded (:func:`compact_bits`)."""
+        outs = self.pre.run_batch([(t0, t1, expand_bits(d)) for t0, t1, d in jobs])
+        return [replace(o, syndrome=compact_bits(o.syndrome)) for o in outs]
 
     def where(self) -> tuple[str, int]:
         return _where()
@@ -173,11 +175,11 @@ class RayPool(_StagePool):
                           for _ in range(config.workers)], what="decoder", unit="windows")
 
     def submit(self, jobs: Sequence[WindowJob]) -> None:
-        payload = [(j.index, pack_bits(j.dets), j.dets.shape[1], j.weights) for j in jobs]
+        payload = [(j.index, compact_bits(j.dets), j.weights) for j in jobs]
         self.fleet.submit(tuple(jobs), "decode_many", payload)
 
     def _unpack(self, jobs: tuple, value: list) -> list[WindowResult]:
-        return [WindowResult(j.index, flip, unpack_bits(toggles, j.dets.shape[1]), seconds)
+        return [WindowResult(j.index, flip, expand_bits(toggles), seconds)
                 for j, (flip, toggles, seconds) in zip(jobs, value)]
 
 
@@ -212,9 +214,39 @@ class RayPredecoderPool(_StagePool):
         self.gpus = gpus
 
     def submit(self, jobs: Sequence[BlockJob]) -> None:
-        payload = [(j.t0, j.t1, pack_bits(j.dets_ext), j.dets_ext.shape[1]) for j in jobs]
+        payload = [(j.t0, j.t1, compact_bits(j.dets_ext)) for j in jobs]
         self.fleet.submit(tuple(jobs), "run_many", payload)
 
     def _unpack(self, jobs: tuple, value: list) -> list:
-        return [replace(o, syndrome=unpack_bits(o.syndrome, o.det_hi - o.det_lo)) for o in value]
+        return [replace(o, syndrome=expand_bits(o.syndrome)) for o in value]
 
+
+
+
+def compact_bits(bits: np.ndarray) -> tuple:
+    """An (S, D) bool array for the wire, whichever is smaller: bit-packed (dense events), or
+    the int32 flat indices of the set entries (sparse: artificial defects, low-p events).
+    Keeping a batch under Ray's 100 KiB inline-object limit halves a call's cost."""
+    count = int(np.count_nonzero(bits))
+    if 4 * count < bits.size // 8:
+        return ("sparse", bits.shape, np.flatnonzero(bits).astype(np.int32))
+    return ("packed", bits.shape, pack_bits(bits))
+
+
+def expand_bits(encoded: tuple) -> np.ndarray:
+    """The inverse of :func:`compact_bits`.
+
+    Examples:
+        >>> bits = np.zeros((2, 100), bool); bits[1, 7] = True
+        >>> compact_bits(bits)[0], bool((expand_bits(compact_bits(bits)) == bits).all())
+        ('sparse', True)
+        >>> bits[:] = True
+        >>> compact_bits(bits)[0], bool((expand_bits(compact_bits(bits)) == bits).all())
+        ('packed', True)
+    """
+    kind, shape, data = encoded
+    if kind == "packed":
+        return unpack_bits(data, shape[1])
+    out = np.zeros(shape, dtype=bool)
+    out.flat[data] = True
+    return out
