@@ -36,7 +36,7 @@ import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -163,6 +163,18 @@ def write_text(path: Path, text: str) -> None:
     from qec import atomic_write
 
     atomic_write(path, text)
+
+
+def write_suite_files(out: Path, stem: str, data: dict, *, markdown: Callable[[Path], None],
+                      plot: Callable[[Path], None] | None = None) -> None:
+    """A suite's results: ``STEM.json`` (``data``, which holds its ``meta``), ``STEM.md``
+    (``markdown(path)``) and, with ``plot``, ``STEM.png`` with its provenance sidecar."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / f"{stem}.json", json.dumps(data, indent=1))
+    markdown(out / f"{stem}.md")
+    if plot is not None:
+        plot(out / f"{stem}.png")
+        write_sidecar(out / f"{stem}.png", data["meta"])
 
 
 def write_json(path: Path, obj: dict) -> None:

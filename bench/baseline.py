@@ -16,12 +16,18 @@ baseline.png (LER per round vs p per d; µs per round vs d).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._meta import REPO_ROOT, run_metadata, save_figure, write_sidecar, write_text
+from bench._meta import (
+    REPO_ROOT,
+    run_metadata,
+    save_figure,
+    write_sidecar,
+    write_suite_files,
+    write_text,
+)
 from pipelines import make_decoder, run_task
 from qec import DecodeStats, NoiseModel, Task, sinter_csv_header, sinter_rows
 
@@ -147,10 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem = "baseline_quick" if args.quick else "baseline"
     write_text(args.out / f"{stem}.csv", "\n".join(csv_lines) + "\n")
     write_sidecar(args.out / f"{stem}.csv", meta)
-    write_text(args.out / f"{stem}.json", json.dumps({"meta": meta, "rows": rows}, indent=1))
-    write_markdown(rows, args.out / f"{stem}.md")
-    plot(rows, args.out / f"{stem}.png")
-    write_sidecar(args.out / f"{stem}.png", meta)
+    write_suite_files(args.out, stem, {"meta": meta, "rows": rows},
+                      markdown=lambda path: write_markdown(rows, path),
+                      plot=lambda path: plot(rows, path))
     return 0
 
 

@@ -23,7 +23,6 @@ generator, Serve's proxy, the ingress, the pre-decoder (CPU torch) and the match
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import time
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._meta import RESULTS, run_metadata, save_figure, write_sidecar, write_text
+from bench._meta import RESULTS, run_metadata, save_figure, write_suite_files, write_text
 from pipelines._serve.config import MODES, ServeConfig
 from pipelines._serve.loadtest import LoadConfig, run_loadtest
 from pipelines._serve.stages import ServiceMatcher, ServicePredecoder
@@ -203,12 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                           flush=True)
         finally:
             serve.shutdown()
-    stem = "service_quick" if args.quick else "service"
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_text(args.out / f"{stem}.json", json.dumps({"meta": meta, "rows": rows}, indent=1))
-    write_markdown(rows, args.out / f"{stem}.md")
-    plot(rows, args.out / f"{stem}.png")
-    write_sidecar(args.out / f"{stem}.png", meta)
+    write_suite_files(args.out, "service_quick" if args.quick else "service",
+                      {"meta": meta, "rows": rows},
+                      markdown=lambda path: write_markdown(rows, path),
+                      plot=lambda path: plot(rows, path))
     return 0
 
 

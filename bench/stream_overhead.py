@@ -26,7 +26,6 @@ Writes bench/results/stream_overhead.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._meta import RESULTS, run_metadata, write_text
+from bench._meta import RESULTS, run_metadata, write_suite_files, write_text
 from pipelines import BlockPredecoder, RoundSource, StreamConfig
 from pipelines._stream.ray_pool import compact_bits
 from qec import NoiseModel
@@ -219,7 +218,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"overhead d={d} done", flush=True)
     data["load_average_end"] = os.getloadavg()
     stem = "stream_overhead_quick" if args.quick else "stream_overhead"
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_text(args.out / f"{stem}.json", json.dumps(data, indent=1))
-    write_markdown(data, args.out / f"{stem}.md")
+    write_suite_files(args.out, stem, data, markdown=lambda path: write_markdown(data, path))
     return 0

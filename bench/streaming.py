@@ -36,7 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._meta import RESULTS, run_metadata, save_figure, write_sidecar, write_text
+from bench._meta import (
+    RESULTS,
+    run_metadata,
+    save_figure,
+    write_sidecar,
+    write_suite_files,
+    write_text,
+)
 from pipelines import (
     BlockPredecoder,
     PredecoderPipeline,
@@ -301,9 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                             "n_buf": r["distance"]})
     write_text(args.out / f"{stem}_ler.csv", "\n".join(lines) + "\n")
     write_sidecar(args.out / f"{stem}_ler.csv", meta)
-    write_text(args.out / f"{stem}.json", json.dumps(
-        {"meta": meta, "ler": ler, "throughput": thr, "cli": cli}, indent=1))
-    write_markdown(ler, thr, cli, args.out / f"{stem}.md")
-    plot(thr, cli, args.out / f"{stem}.png")
-    write_sidecar(args.out / f"{stem}.png", meta)
+    write_suite_files(args.out, stem, {"meta": meta, "ler": ler, "throughput": thr, "cli": cli},
+                      markdown=lambda path: write_markdown(ler, thr, cli, path),
+                      plot=lambda path: plot(thr, cli, path))
     return 0

@@ -43,3 +43,32 @@ def ray_local():
     left = _ray_processes(session_dir)
     if left:
         pytest.fail(f"Ray processes left after shutdown: {left[:3]}")
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (the OS's pick, released again)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def d3_samples(tmp_path_factory):
+    """A factory: ``make(shots)`` writes a d = 3, uniform p = 0.01 circuit (``circuit.stim``)
+    and that many shots of its detection events (``dets.b8``) into a new folder; returns
+    (folder, the sampled chunk)."""
+    from qec import NoiseModel, Task, sample_detectors, write_sample_file
+
+    def make(shots: int):
+        folder = tmp_path_factory.mktemp("d3_samples")
+        task = Task(distance=3, noise=NoiseModel.uniform(0.01))
+        (folder / "circuit.stim").write_text(str(task.circuit()))
+        chunk = next(sample_detectors(task.circuit(), shots=shots, seed=1, chunk_shots=shots))
+        write_sample_file(folder / "dets.b8", format="b8", dets_bit_packed=chunk.dets,
+                          num_detectors=task.circuit().num_detectors)
+        return folder, chunk
+
+    return make

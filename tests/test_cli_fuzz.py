@@ -218,12 +218,8 @@ def _model(path: Path, **meta_edits) -> Path:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, str]:
-    d = tmp_path_factory.mktemp("fuzz_inputs")
-    task = Task(distance=3, noise=NoiseModel.uniform(0.01))
-    (d / "circuit.stim").write_text(str(task.circuit()))
-    chunk = next(sample_detectors(task.circuit(), shots=200, seed=1, chunk_shots=200))
-    write_sample_file(d / "dets.b8", format="b8", dets_bit_packed=chunk.dets, num_detectors=24)
+def files(d3_samples) -> dict[str, str]:
+    d, chunk = d3_samples(200)
     write_sample_file(d / "obs.b8", format="b8", obs_bit_packed=chunk.obs, num_observables=1)
     write_sample_file(d / "obs_short.b8", format="b8", obs_bit_packed=chunk.obs[:50],
                       num_observables=1)

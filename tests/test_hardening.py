@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pipelines import InProcessPool, StreamConfig, StreamService, main, run_stream
-from qec import NoiseModel, Task, sample_detectors, write_sample_file
+from qec import NoiseModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,13 +31,9 @@ def _limited(args: list[str], cwd: Path, limit_bytes: int) -> subprocess.Complet
 
 
 @pytest.fixture(scope="module")
-def d3_files(tmp_path_factory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("limited")
-    task = Task(distance=3, noise=NoiseModel.uniform(0.01))
-    (d / "c.stim").write_text(str(task.circuit()))
-    chunk = next(sample_detectors(task.circuit(), shots=20_000, seed=1, chunk_shots=20_000))
-    write_sample_file(d / "dets.b8", format="b8", dets_bit_packed=chunk.dets, num_detectors=24)
-    return {"circuit": d / "c.stim", "dets": d / "dets.b8"}
+def d3_files(d3_samples) -> dict[str, Path]:
+    d, _ = d3_samples(20_000)
+    return {"circuit": d / "circuit.stim", "dets": d / "dets.b8"}
 
 
 @pytest.mark.parametrize("command", ["run", "learn-noise", "decode"])

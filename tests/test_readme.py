@@ -4,8 +4,10 @@ scripts, its tables equal to the result files, its set-up commands equal to CI's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 SKIP = re.compile(r"<!-- readme-test: skip \((?P<why>[^)]+)\) -->\s*$")
 # Sizes a test can afford on 2 cores; each keeps the command valid and only shrinks its work.
-SMALLER = ((r"--max-shots \d[\d_]*", "--max-shots 2000"), (r"--shots \d[\d_]*", "--shots 2000"),
+SMALLER = ((r"--max-shots \d[\d_]*", "--max-shots 2000"), (r"--shots \d{5,}", "--shots 2000"),
            (r"--distance 13\b", "--distance 5"), (r"--distance 9\b", "--distance 5"),
            (r"--rounds \d{4,}", "--rounds 40"), (r"--max_shots \d+", "--max_shots 2000"),
-           (r"--workers 16\b", "--workers 1"), (r"--max-errors \d+", "--max-errors 20"))
+           (r"--workers 16\b", "--workers 1"), (r"--max-errors \d+", "--max-errors 20"),
+           (r"--blocks \d+", "--blocks 10"), (r"--steps \d+", "--steps 50"))
+# Shell state a user's terminal keeps from earlier blocks (each block runs in a new bash).
+STATE = re.compile(r"^(\. |source |export |cd )")
 
 
 def _blocks(lang: str) -> list[tuple[str, str | None]]:
@@ -55,10 +60,18 @@ def test_shell_blocks_run_top_to_bottom(index, scratch):
     if skip is not None:
         pytest.skip(skip)
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", _smaller(code)], cwd=scratch,
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, f"{code}\n--- stderr ---\n{proc.stderr[-3000:]}"
-    assert "Traceback" not in proc.stderr
+    prelude = [line for earlier, why in SHELL[:index] if why is None
+               for line in earlier.splitlines() if STATE.match(line)]
+    proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", "\n".join(
+        [*prelude, _smaller(code)])], cwd=scratch, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=600)
+    finally:   # a block that failed half-way must not leave a server behind
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.returncode == 0, f"{code}\n--- stderr ---\n{err[-3000:]}"
+    assert "Traceback" not in err
 
 
 def test_every_skipped_shell_block_says_why():

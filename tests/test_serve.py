@@ -103,14 +103,6 @@ def test_windowed_service_stages_equal_the_windowed_decoder():
 
 # --- qecpipe serve, end to end -------------------------------------------------------------
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _ray_pids() -> set[int]:
     out = subprocess.run(["pgrep", "-f", "ray::|raylet|gcs_server|ray/dashboard|ray/_private"],
                          capture_output=True, text=True)
@@ -128,10 +120,11 @@ def _post(url: str, body: bytes) -> tuple[int, dict]:
 
 
 @pytest.mark.slow
-def test_qecpipe_serve_answers_like_in_process_refuses_bad_requests_and_stops_clean(tmp_path):
+def test_qecpipe_serve_answers_like_in_process_refuses_bad_requests_and_stops_clean(
+        tmp_path, free_port):
     from pipelines import ServiceClient
 
-    port, before = _free_port(), _ray_pids()
+    port, before = free_port, _ray_pids()
     qecpipe = Path(sys.executable).parent / "qecpipe"
     pid_file = tmp_path / "serve.pid"
     proc = subprocess.Popen([str(qecpipe), "serve", "--distance", "3", "--p", "0.01",
@@ -189,7 +182,7 @@ def test_serve_stop_without_a_running_service_says_so(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_a_replica_killed_during_a_load_test_answers_every_block_once(ray_local):
+def test_a_replica_killed_during_a_load_test_answers_every_block_once(ray_local, free_port):
     """The matcher replica is killed while requests are in flight: Serve replaces it, the
     ingress sends the lost requests again, and every block gets exactly one answer, each the
     in-process decoder's."""
@@ -201,7 +194,7 @@ def test_a_replica_killed_during_a_load_test_answers_every_block_once(ray_local)
     from pipelines._serve.loadtest import LoadConfig, run_loadtest
 
     cfg = ServeConfig(distance=5, rounds=5, noise=NoiseModel.uniform(0.006), mode="soft",
-                      port=_free_port())
+                      port=free_port)
     serve.start(http_options={"host": cfg.host, "port": cfg.port})
     try:
         serve.run(build_app(cfg), name=APP_NAME, route_prefix="/")
@@ -231,11 +224,10 @@ def test_a_replica_killed_during_a_load_test_answers_every_block_once(ray_local)
         assert np.array_equal(record.predictions, expected[record.block])
 
 
-def test_loadtest_against_nothing_fails_in_one_line(capsys):
+def test_loadtest_against_nothing_fails_in_one_line(capsys, free_port):
     from pipelines import main
 
-    port = _free_port()
-    rc = main(["loadtest", "--url", f"http://127.0.0.1:{port}", "--blocks", "1"])
+    rc = main(["loadtest", "--url", f"http://127.0.0.1:{free_port}", "--blocks", "1"])
     err = capsys.readouterr().err
     assert rc == 1 and err.count("\n") == 1 and "does not answer" in err
     assert os.environ.get("RAY_ADDRESS") is None

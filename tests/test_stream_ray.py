@@ -61,6 +61,15 @@ def _b_in_flight(pool, layer) -> bool:
                for index in _in_flight(pool, w))
 
 
+def _fed(cfg: StreamConfig, source: RoundSource, **service_args) -> StreamService:
+    """A service with stream "s" open and every slice of ``source`` pushed (not drained)."""
+    svc = StreamService(config=cfg, **service_args)
+    svc.open("s", shots=cfg.shots)
+    for t, dets in source:
+        svc.push("s", t, dets)
+    return svc
+
+
 def _wait_until(svc, condition, timeout_s: float = 60.0) -> None:
     import time
 
@@ -82,10 +91,7 @@ def test_killed_actors_rerun_exactly_their_windows_and_commit_each_once(ray_loca
     layer = {w.index: w.layer for w in plan.windows}
     source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=7, cycle_us=0.0)
     pool = RayPool(config=cfg, worker_class=_slow_worker_class())
-    svc = StreamService(config=cfg, pool=pool)
-    svc.open("s", shots=cfg.shots)
-    for t, dets in source:
-        svc.push("s", t, dets)
+    svc = _fed(cfg, source, pool=pool)
     lost_by_kill = []
     for victim in (0, 1):
         # wait until a B window is in flight somewhere and the victim holds work
@@ -116,10 +122,7 @@ def test_when_every_actor_is_gone_the_pool_says_so_in_one_line(ray_local):
     cfg = _config(rounds=30, max_in_flight=4)
     source = RoundSource.from_task(cfg.task(), shots=cfg.shots, seed=3, cycle_us=0.0)
     pool = RayPool(config=cfg, worker_class=_slow_worker_class())
-    svc = StreamService(config=cfg, pool=pool)
-    svc.open("s", shots=cfg.shots)
-    for t, dets in source:
-        svc.push("s", t, dets)
+    svc = _fed(cfg, source, pool=pool)
     ray_local.kill(pool.fleet.actors[0], no_restart=True)       # gone for good
     _wait_until(svc, lambda: pool.fleet.state[0] == "dead")    # its windows moved to actor 1
     assert pool.fleet.state[1] == "ok"
@@ -150,14 +153,6 @@ def test_cli_stream_on_the_running_ray(ray_local, capsys):
     assert ray_local.is_initialized()  # the caller's Ray is left running
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _stop_cluster(temp_dir: str) -> list[str]:
     """Stop every process of the cluster whose temp dir is ``temp_dir`` (``ray stop`` would
     also stop the test session's own Ray); return what was still alive after SIGKILL."""
@@ -180,7 +175,7 @@ def _stop_cluster(temp_dir: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_both_stages_on_a_two_node_cluster_started_with_ray_start():
+def test_both_stages_on_a_two_node_cluster_started_with_ray_start(free_port):
     """The README's deployment: ``ray start --head``, a second node with ``ray start
     --address`` (both on this machine, 1 CPU each, token authentication as Ray 2.60 sets it
     up), then ``qecpipe stream --address ... --predecoder``: the matchers land on both nodes,
@@ -194,7 +189,7 @@ def test_both_stages_on_a_two_node_cluster_started_with_ray_start():
 
     bin_dir = Path(sys.executable).parent
     temp_dir = tempfile.mkdtemp(prefix="qpray", dir="/tmp")   # short: Ray's socket paths
-    port = _free_port()
+    port = free_port
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", f"--temp-dir={temp_dir}",
               "--disable-usage-stats"]
@@ -268,10 +263,7 @@ def test_a_killed_predecoder_actor_reruns_its_blocks_and_each_commits_once(ray_l
     pre, source, expected = _stage_setup(cfg, "soft")
     pre_pool = RayPredecoderPool(predecoder=pre, worker_class=_slow_block_class())
     pool = RayPool(config=cfg, soft_cap=pre.policy.cap)
-    svc = StreamService(config=cfg, pool=pool, predecoder=pre, predecoder_pool=pre_pool)
-    svc.open("s", shots=cfg.shots)
-    for t, dets in source:
-        svc.push("s", t, dets)
+    svc = _fed(cfg, source, pool=pool, predecoder=pre, predecoder_pool=pre_pool)
     _wait_until(svc, lambda: svc.streams["s"].predecoded >= 2 and pre_pool.held_by(0))
     ray_local.kill(pre_pool.fleet.actors[0], no_restart=False)
     _wait_until(svc, lambda: pre_pool.fleet.deaths[0] == 1)

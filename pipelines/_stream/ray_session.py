@@ -124,4 +124,4 @@ def _say_exposure(gcs_address: str) -> None:
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("Ray could not be held to loopback: it serves on %s (GCS %s) and its "
                     "servers listen on every interface; firewall this machine's Ray ports "
-                    "(README, 'Ray's network exposure')", host, gcs_address)
+                    "(README, 'Deployment on a Ray cluster')", host, gcs_address)
