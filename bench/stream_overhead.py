@@ -103,7 +103,7 @@ def _compiled(actor, method: str, payload, work_of, jobs: int, reps: int) -> dic
 def matcher_rows(d: int, *, shots: int, batches: Sequence[int], reps: int) -> dict:
     import ray
 
-    from pipelines._stream.ray_pool import _DecoderActorImpl  # noqa: PLC2701 (bench only)
+    from pipelines._stream.ray_pool import MatcherActor
     from pipelines._windows.graphs import WindowGraphs
 
     cfg = StreamConfig(distance=d, rounds=12 * d, noise=NoiseModel.uniform(P), shots=shots,
@@ -114,7 +114,7 @@ def matcher_rows(d: int, *, shots: int, batches: Sequence[int], reps: int) -> di
     lo, hi = src.layout.start(window.lo), src.layout.start(window.hi)
     job = (window.index, compact_bits(src.dets[:, lo:hi]), None)
     template = ray.put(WindowGraphs(cfg.task(), plan).template_graph)
-    actor = ray.remote(_DecoderActorImpl).options(num_cpus=1).remote(cfg, template, None)
+    actor = ray.remote(MatcherActor).options(num_cpus=1).remote(cfg, template, None)
     ray.get(actor.where.remote())
 
     def work_of(out) -> float:
@@ -139,7 +139,7 @@ def matcher_rows(d: int, *, shots: int, batches: Sequence[int], reps: int) -> di
 def predecoder_rows(d: int, *, shots: int, batches: Sequence[int], reps: int) -> dict:
     import ray
 
-    from pipelines._stream.ray_pool import _PredecoderActorImpl  # noqa: PLC2701 (bench only)
+    from pipelines._stream.ray_pool import PredecoderActor
     from predecoder import load_model
 
     cfg = StreamConfig(distance=d, rounds=12 * d, noise=NoiseModel.uniform(P), shots=shots,
@@ -152,7 +152,7 @@ def predecoder_rows(d: int, *, shots: int, batches: Sequence[int], reps: int) ->
     e0, e1 = pre.extended(t0, t1)
     lo, hi = src.layout.start(e0), src.layout.start(e1)
     job = (t0, t1, compact_bits(src.dets[:, lo:hi]))
-    actor = ray.remote(_PredecoderActorImpl).options(num_cpus=1).remote(
+    actor = ray.remote(PredecoderActor).options(num_cpus=1).remote(
         cfg.task(), loaded.net, pre.policy, d, None)
     ray.get(actor.where.remote())
 

@@ -40,7 +40,7 @@ def _where() -> tuple[str, int]:
     return ray.get_runtime_context().get_node_id(), os.getpid()
 
 
-class _DecoderActorImpl:
+class MatcherActor:
     """The matcher actor's body: a WindowWorker (or what ``worker_class`` builds)."""
 
     def __init__(self, config: StreamConfig, template, soft_cap: float | None,
@@ -62,7 +62,7 @@ class _DecoderActorImpl:
         return _where()
 
 
-class _PredecoderActorImpl:
+class PredecoderActor:
     """The pre-decoder actor's body: a BlockPredecoder on this actor's device."""
 
     def __init__(self, task, net, policy, block_slices: int, worker_class: type | None) -> None:
@@ -170,7 +170,7 @@ class RayPool(_StagePool):
         opts: dict = {"num_cpus": min(1.0, cpus / config.workers)}
         if spread:
             opts["scheduling_strategy"] = "SPREAD"
-        actor = _remote(_DecoderActorImpl).options(**opts)
+        actor = _remote(MatcherActor).options(**opts)
         super().__init__([actor.remote(config, self._template_ref, soft_cap, worker_class)
                           for _ in range(config.workers)], what="decoder", unit="windows")
 
@@ -206,7 +206,7 @@ class RayPredecoderPool(_StagePool):
         # CPU so that it can always be placed next to them (Ray's counts only place actors).
         opts = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 0}
         self._net_ref = ray.put(copy.deepcopy(predecoder.net).cpu())
-        actor = _remote(_PredecoderActorImpl).options(**opts)
+        actor = _remote(PredecoderActor).options(**opts)
         args = (predecoder.task, self._net_ref, predecoder.policy, predecoder.block_slices,
                 worker_class)
         super().__init__([actor.remote(*args) for _ in range(gpus or cpu_actors)],
