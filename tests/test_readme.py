@@ -22,7 +22,8 @@ SMALLER = ((r"--max-shots \d[\d_]*", "--max-shots 2000"), (r"--shots \d{5,}", "-
            (r"--distance 13\b", "--distance 5"), (r"--distance 9\b", "--distance 5"),
            (r"--rounds \d{4,}", "--rounds 40"), (r"--max_shots \d+", "--max_shots 2000"),
            (r"--workers 16\b", "--workers 1"), (r"--max-errors \d+", "--max-errors 20"),
-           (r"--blocks \d+", "--blocks 10"), (r"--steps \d+", "--steps 50"))
+           (r"--blocks \d+", "--blocks 10"), (r"--steps \d+", "--steps 50"),
+           (r"(calibrate \S+ --shots )\d+", r"\g<1>300"))
 # Shell state a user's terminal keeps from earlier blocks (each block runs in a new bash).
 STATE = re.compile(r"^(\. |source |export |cd )")
 
@@ -40,7 +41,9 @@ def _blocks(lang: str) -> list[tuple[str, str | None]]:
 def _smaller(code: str) -> str:
     for pattern, replacement in SMALLER:
         code = re.sub(pattern, replacement, code)
-    return code
+    # A run that stops at its default error count takes minutes; cap its shots instead.
+    return re.sub(r"^(qecpipe run )(?!.*--max-shots)", r"\1--max-shots 2000 ", code,
+                  flags=re.MULTILINE)
 
 
 @pytest.fixture(scope="module")

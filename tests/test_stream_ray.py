@@ -156,13 +156,22 @@ def test_cli_stream_on_the_running_ray(ray_local, capsys):
 def _stop_cluster(temp_dir: str) -> list[str]:
     """Stop every process of the cluster whose temp dir is ``temp_dir`` (``ray stop`` would
     also stop the test session's own Ray); return what was still alive after SIGKILL."""
-    import os
     import signal
     import time
+    from pathlib import Path
+
+    def holds_temp_dir(pid: str) -> bool:
+        # Ray's agents rename their process title, so only their open log files name the dir.
+        with contextlib.suppress(OSError):
+            return any(temp_dir in os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir())
+        return False
 
     def alive() -> list[int]:
         out = subprocess.run(["pgrep", "-f", temp_dir], capture_output=True, text=True)
-        return [int(pid) for pid in out.stdout.split() if int(pid) != os.getpid()]
+        pids = set(out.stdout.split()) | {
+            pid.name for pid in Path("/proc").iterdir()
+            if pid.name.isdigit() and holds_temp_dir(pid.name)}
+        return [int(pid) for pid in pids if int(pid) != os.getpid()]
 
     for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         for pid in alive():
