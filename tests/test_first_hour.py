@@ -37,7 +37,19 @@ def test_run_reports_pairs_with_a_verdict_and_a_title(capsys):
     text = capsys.readouterr().out
     assert "seed=5" in text and "weights=true" in text
     assert "paired comparison" in text and "McNemar" in text
-    assert ("beats" in text) or ("too few differing shots to tell them apart" in text)
+    assert ("beats" in text) or ("no significant difference on these shots" in text)
+
+
+def test_the_verdict_names_the_better_decoder_only_when_the_difference_is_significant():
+    from pipelines._command.report import paired_verdicts
+    from qec import PairedCounts
+
+    clear, level = PairedCounts("pm", "soft", 249, 40), PairedCounts("corr", "soft", 60, 59)
+    assert paired_verdicts([clear, level]) == [
+        "soft beats pm on these shots (249 vs 40 shots only one got wrong, p = 4.7e-38)",
+        "corr vs soft: no significant difference on these shots (60 vs 59 shots only one got "
+        "wrong, p = 1); more shots (--max-errors) resolve a smaller one"]
+    assert paired_verdicts([PairedCounts("a", "b", 3, 30)])[0].startswith("a beats b")
 
 
 def test_run_json_has_paired_counts_that_add_up(capsys):

@@ -90,14 +90,15 @@ def _paired_table(paired):
 
 
 def paired_verdicts(paired, *, alpha: float = 0.05) -> list[str]:
-    """One plain-words line per pair: which decoder is better on these shots, or that the
-    counts are too few to tell them apart (McNemar p >= ``alpha``)."""
+    """One plain-words line per pair: which decoder is better on these shots, or that these
+    shots show no significant difference (McNemar p >= ``alpha``), which is not a proof that
+    there is none: more shots resolve a smaller one."""
     lines = []
     for p in paired:
         if p.p_value >= alpha:
-            lines.append(f"{p.a} vs {p.b}: too few differing shots to tell them apart "
+            lines.append(f"{p.a} vs {p.b}: no significant difference on these shots "
                          f"({p.only_a} vs {p.only_b} shots only one got wrong, p = "
-                         f"{p.p_value:.2g}); run more shots (--max-errors) to decide")
+                         f"{p.p_value:.2g}); more shots (--max-errors) resolve a smaller one")
         else:
             better, worse = (p.b, p.a) if p.only_a > p.only_b else (p.a, p.b)
             lines.append(f"{better} beats {worse} on these shots ({max(p.only_a, p.only_b)} "
