@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from bench._meta import RESULTS, run_metadata, save_figure, write_suite_files, write_text
-from pipelines._serve.config import MODES, ServeConfig
-from pipelines._serve.loadtest import LoadConfig, run_loadtest
+from pipelines import LoadConfig, ServeConfig, ray_session, run_loadtest
+from pipelines._serve.config import MODES
 from pipelines._serve.stages import ServiceMatcher, ServicePredecoder
 from qec import NoiseModel, sample_detectors, unpack_bits
 
@@ -181,8 +181,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     from ray import serve
-
-    from pipelines._stream.ray_session import ray_session
 
     meta = run_metadata()
     port = _free_port()

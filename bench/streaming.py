@@ -279,7 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    from pipelines._stream.ray_session import local_cpus, ray_session
+    from pipelines import ray_session
+    from pipelines._stream.ray_session import local_cpus
 
     meta = run_metadata()
     q = args.quick

@@ -21,9 +21,11 @@ from pipelines._decoders.run import RunResult, run_task
 from pipelines._decoders.sinter_plugin import sinter_decoders
 from pipelines._serve.client import ServiceClient, ServiceError
 from pipelines._serve.config import ServeConfig
+from pipelines._serve.loadtest import LoadConfig, run_loadtest
 from pipelines._stream.config import StreamConfig
 from pipelines._stream.pools import InProcessPool, InProcessPredecoderPool
 from pipelines._stream.ray_pool import RayPool, RayPredecoderPool
+from pipelines._stream.ray_session import ray_session
 from pipelines._stream.result import StreamResult, run_stream
 from pipelines._stream.service import StreamService
 from pipelines._stream.source import RoundSource
@@ -33,8 +35,9 @@ from qec import __version__
 
 __all__ = [
     "__version__", "BlockPredecoder", "DECODER_NAMES", "InProcessPool", "InProcessPredecoderPool",
-    "main", "make_decoder", "make_decoder_for_dem", "PREDECODER_DECODERS", "PredecoderPipeline",
-    "RayPool", "RayPredecoderPool", "RoundSource", "run_stream", "run_task", "RunResult",
-    "ServeConfig", "ServiceClient", "ServiceError", "sinter_decoders", "StreamConfig",
-    "StreamResult", "StreamService", "WindowedDecoder", "WindowPlan", "WindowWorker",
+    "LoadConfig", "main", "make_decoder", "make_decoder_for_dem", "PREDECODER_DECODERS",
+    "PredecoderPipeline", "ray_session", "RayPool", "RayPredecoderPool", "RoundSource",
+    "run_loadtest", "run_stream", "run_task", "RunResult", "ServeConfig", "ServiceClient",
+    "ServiceError", "sinter_decoders", "StreamConfig", "StreamResult", "StreamService",
+    "WindowedDecoder", "WindowPlan", "WindowWorker",
 ]
