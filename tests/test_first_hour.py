@@ -37,7 +37,10 @@ def test_run_reports_pairs_with_a_verdict_and_a_title(capsys):
     text = capsys.readouterr().out
     assert "seed=5" in text and "weights=true" in text
     assert "paired comparison" in text and "McNemar" in text
-    assert ("beats" in text) or ("no significant difference on these shots" in text)
+    verdicts = [line for line in text.splitlines() if "shots only one got wrong, p = " in line]
+    assert len(verdicts) == 1                      # one pair, its verdict on one whole line
+    assert "beats" in verdicts[0] or "no significant difference" in verdicts[0]
+    assert verdicts[0].endswith((")", "resolve a smaller one"))
 
 
 def test_the_verdict_names_the_better_decoder_only_when_the_difference_is_significant():

@@ -75,7 +75,7 @@ def render_table(result, *, title: str | None = None) -> None:
     if result.paired:
         console.print(_paired_table(result.paired))
         for line in paired_verdicts(result.paired):
-            console.print(line, highlight=False)
+            console.print(line, highlight=False, soft_wrap=True)  # a line, never cut mid-way
 
 
 def _paired_table(paired):
