@@ -24,6 +24,11 @@ GOOD_STREAM = ["stream", "--distance", "3", "--rounds", "10", "--workers", "0", 
                "0", "--shots", "2"]
 GOOD_TRAIN = ["train", "--steps", "1", "--batch", "2", "--distances", "3", "--eval-every", "0",
               "--out", "{out}/m.safetensors"]
+# Dead address / URL: a check that failed to fire ends in another message, never a service.
+GOOD_SERVE = ["serve", "--distance", "3", "--address", "127.0.0.1:1"]
+GOOD_LOADTEST = ["loadtest", "--url", "http://127.0.0.1:1", "--blocks", "1"]
+GOOD_CALIBRATE = ["calibrate", "{model_tiny}", "--out", "{out}/c.safetensors", "--shots", "200"]
+GOOD_CIRCUIT = ["circuit", "--distance", "3", "--out", "{out}/c.stim"]
 NUMBER_GARBAGE = ["x", "", "nan", "inf", "-inf", "1e400", "0x10"]
 
 
@@ -58,6 +63,18 @@ def _cases() -> list[tuple[str, list[str], str]]:
                                "--threshold": ["nan", "inf", "1e9"], "--threads": ["0"],
                                "--eval-shots": ["0"], "--eval-every": ["-1"],
                                "--checkpoint-every": ["0"], "--seed": ["-1"]}),
+        "serve": (GOOD_SERVE, {"--distance": ["4", "x"], "--rounds": ["0"], "--p": ["0.7"],
+                               "--port": ["0", "70000", "x"], "--max-batch": ["0"],
+                               "--batch-wait-ms": ["-1", "nan"], "--max-shots": ["0"],
+                               "--predecoder-replicas": ["0"], "--matcher-replicas": ["x"],
+                               "--max-replicas": ["-1"], "--n-com": ["-1"]}),
+        "loadtest": (GOOD_LOADTEST, {"--blocks": ["0", "x"], "--shots": ["0"],
+                                     "--rate": ["-1", "nan", "inf"], "--clients": ["0"],
+                                     "--concurrency": ["0"], "--wait-s": ["-1"],
+                                     "--timeout-s": ["0"], "--seed": ["-1"]}),
+        "calibrate": (GOOD_CALIBRATE, {"--shots": ["0", "x", "10"]}),
+        "circuit": (GOOD_CIRCUIT, {"--distance": ["4", "x"], "--rounds": ["0"], "--p": ["0.7"],
+                                   "--multipliers-seed": ["-1"]}),
     }
     for group, (base, flags) in numeric.items():
         for flag, values in flags.items():
@@ -72,12 +89,17 @@ def _cases() -> list[tuple[str, list[str], str]]:
                                         "--noise": "pink"}),
                "train": (GOOD_TRAIN, {"--preset": "huge", "--noise": "pink", "--device": "tpu",
                                       "--distances": "3,4", "--snapshots": "x"}),
-               "decode": (GOOD_DECODE, {"--decoder": "bp-osd", "--dets-format": "npy"})}
+               "decode": (GOOD_DECODE, {"--decoder": "bp-osd", "--dets-format": "npy"}),
+               "serve": (GOOD_SERVE, {"--mode": "medium", "--noise": "pink", "--basis": "both"}),
+               "calibrate": (GOOD_CALIBRATE, {"--noise": "pink"}),
+               "circuit": (GOOD_CIRCUIT, {"--noise": "pink", "--basis": "Y"})}
     for group, (base, flags) in choices.items():
         for flag, value in flags.items():
             add(f"{group}{flag}={value}", [*base, flag, value], f"argument {flag}:")
     for group, base in {"run": GOOD_RUN, "decode": GOOD_DECODE, "learn": GOOD_LEARN,
-                        "stream": GOOD_STREAM, "train": GOOD_TRAIN}.items():
+                        "stream": GOOD_STREAM, "train": GOOD_TRAIN, "serve": GOOD_SERVE,
+                        "loadtest": GOOD_LOADTEST, "calibrate": GOOD_CALIBRATE,
+                        "circuit": GOOD_CIRCUIT}.items():
         add(f"{group}-unknown-flag", [*base, "--nope"], "unrecognized arguments: --nope")
     add("top-level-unknown-flag", ["--nope", "run", "--distance", "3"], "'--nope'")
     add("no-subcommand", [], "subcommand")
@@ -96,6 +118,16 @@ def _cases() -> list[tuple[str, list[str], str]]:
                                 "127.0.0.1:1"], "--address='127.0.0.1:1': nothing answers")
     add("stream-bad-address", [*GOOD_STREAM[:-4], "--workers", "1", "--address", "nohost"],
         "--address='nohost' must be auto or HOST:PORT")
+    add("serve-no-distance", ["serve", "--address", "127.0.0.1:1"], "--distance is required")
+    add("serve-model-not-shipped", [*GOOD_SERVE, "--model", "huge"], "--model: model='huge'")
+    add("serve-bad-address", [*GOOD_SERVE[:-2], "--address", "nohost"], "--address='nohost'")
+    add("serve-stop-nothing-running", ["serve", "--stop", "--pid-file", "{out}/none.pid"],
+        "no running service recorded there")
+    add("loadtest-url-scheme", [*GOOD_LOADTEST[:1], "--url", "ftp://x", *GOOD_LOADTEST[3:]],
+        "url='ftp://x' must look like http://HOST:PORT")
+    add("calibrate-model-missing", ["calibrate", "{out}/none.safetensors", "--out",
+                                    "{out}/c.safetensors"], "model='")
+    add("calibrate-shipped-without-out", ["calibrate", "small"], "give --out FILE")
     add("learn-neither-source", ["learn-noise", "--out", "{out}/w.json"], "give either")
     add("learn-samples-alone", ["learn-noise", "--samples", "{dets}", "--out", "{out}/w.json"],
         "--samples and --circuit must be given together")
@@ -108,7 +140,11 @@ def _file_cases() -> list[tuple[str, list[str], str]]:
     out: list[tuple[str, list[str], str]] = []
     outputs = {"run": (GOOD_RUN, "--out", ".csv"), "decode": (GOOD_DECODE[:-2], "--out", ".b8"),
                "learn": (GOOD_LEARN[:-2], "--out", ".json"),
-               "train": (GOOD_TRAIN[:-2], "--out", ".safetensors")}
+               "train": (GOOD_TRAIN[:-2], "--out", ".safetensors"),
+               "circuit": (GOOD_CIRCUIT[:-2], "--out", ".stim"),
+               "circuit-dem": (GOOD_CIRCUIT, "--dem", ".dem"),
+               "calibrate": (GOOD_CALIBRATE[:2] + GOOD_CALIBRATE[4:], "--out", ".safetensors"),
+               "loadtest": (GOOD_LOADTEST, "--out", ".json")}
     for group, (base, flag, suffix) in outputs.items():
         for label, path, text in (
                 ("dir", "{out}", "is a directory"),
@@ -122,6 +158,8 @@ def _file_cases() -> list[tuple[str, list[str], str]]:
         for path in ("{out}", "/dev/full", f"/proc/x{suffix}"):
             out.append((f"train{flag}-{path}", [*GOOD_TRAIN, flag, path], f"argument {flag}:"))
     out += [
+        ("serve-pid-file-proc", [*GOOD_SERVE, "--pid-file", "/proc/x.pid"], "--pid-file="),
+        ("serve-pid-file-dir", [*GOOD_SERVE, "--pid-file", "{out}"], "--pid-file="),
         ("train-snapshot-dir-is-file", [*GOOD_TRAIN, "--snapshots", "1", "--snapshot-dir",
                                         "{circuit}"], "--snapshot-dir="),
         ("train-snapshot-dir-proc", [*GOOD_TRAIN, "--snapshots", "1", "--snapshot-dir",

@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="client processes (default 2)")
     p.add_argument("--concurrency", type=integer(1, 256), default=2,
                    help="connections per client process (default 2)")
-    p.add_argument("--seed", type=integer(0), default=1, help="(default 1)")
+    p.add_argument("--seed", type=integer(0), default=1,
+                   help="seed of the sampled blocks (default 1)")
     p.add_argument("--wait-s", type=number(0, 3600), default=0.0,
                    help="wait up to this long for the service to come up (default 0: it must "
                         "answer now)")

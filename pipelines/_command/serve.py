@@ -29,7 +29,7 @@ from pipelines._command.common import (
     one_of,
     task_of,
 )
-from qec import InputError, RunFailure, atomic_write
+from qec import InputError, RunFailure, atomic_write, check_output_path
 
 STOP_TIMEOUT_S = 120.0
 
@@ -48,8 +48,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "volume at once)")
     p.add_argument("--n-buf", type=integer(0, MAX_ROUNDS), default=0,
                    help="windowed decoding: buffer rounds per side (default 0)")
-    p.add_argument("--predecoder-replicas", type=integer(1, 1024), default=1)
-    p.add_argument("--matcher-replicas", type=integer(1, 1024), default=1)
+    p.add_argument("--predecoder-replicas", type=integer(1, 1024), default=1,
+                   help="pre-decoder replicas (default 1; one GPU each where GPUs exist)")
+    p.add_argument("--matcher-replicas", type=integer(1, 1024), default=1,
+                   help="matcher replicas, one CPU each (default 1)")
     p.add_argument("--max-replicas", type=integer(0, 1024), default=0,
                    help="autoscale each deployment up to this many replicas (default 0: fixed)")
     p.add_argument("--max-batch", type=integer(1, 1024), default=16,
@@ -79,6 +81,7 @@ def execute(args: argparse.Namespace) -> int:
         return stop(pid_file)
     if args.distance is None:
         raise InputError("--distance is required to start a service (or give --stop)")
+    check_output_path(pid_file, flag="--pid-file")    # before Ray starts, not after
     config = _config(args)
     _check_port_free(config.host, config.port)
     if pid_file.exists() and _alive(_read_pid(pid_file)):
