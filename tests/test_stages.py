@@ -132,6 +132,7 @@ def test_the_stage_pipeline_batches_blocks_and_windows_and_equals_offline(loaded
 
     expected = unpack_bits(offline.decode_batch(pack_bits(source.dets)), 1)
     assert result.errors == int(np.any(expected != source.obs, axis=1).sum())
+    assert np.array_equal(result.predictions, expected)
     blocks, windows = result.stage("predecoder"), result.stage("matcher")
     assert blocks["jobs"] == len(pre.blocks()) and windows["jobs"] == len(cfg.plan().windows)
     assert blocks["mean_jobs_per_call"] > 1 and windows["mean_jobs_per_call"] > 1

@@ -41,6 +41,7 @@ def test_stream_equals_offline_windowed_decoding():
     offline = svc.worker.decode_all(source.dets)
     assert result.windows_committed == len(cfg.plan().windows)
     assert result.errors == int(np.any(offline != source.obs, axis=1).sum())
+    assert np.array_equal(result.predictions, offline)          # shot by shot, not only counts
     assert len(result.window_latency) == result.windows_committed
     assert all(lat >= 0 for lat in result.window_latency)
     assert result.backlog[-1][1] == 0 and result.max_backlog_rounds == cfg.rounds + 1

@@ -29,7 +29,8 @@ class StreamResult:
     T_dec the mean worker time per window and T_link = 0 (Ray's per-call overhead is measured
     apart, by ``bench/streaming.py``). ``mean_window_turnaround_us`` is submit-to-result time
     per window, queueing behind other in-flight windows included. :meth:`stage` summarises
-    each stage's calls (batch sizes, work, turnaround, N_par).
+    each stage's calls (batch sizes, work, turnaround, N_par). ``predictions``: the (S, O)
+    bool logical flips the stream committed, shot by shot.
     """
 
     config: StreamConfig
@@ -46,6 +47,7 @@ class StreamResult:
     predecoder: StageStats | None = None
     stage_calls: tuple[StageCall, ...] = field(default=(), repr=False)
     block_reruns: int = 0
+    predictions: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def max_backlog_rounds(self) -> int:
@@ -194,4 +196,5 @@ def _result(config: StreamConfig, service: StreamService, source: RoundSource,
                         reruns=service.pool.reruns, decoder=decoder, predecoder=stage,
                         stage_calls=tuple(service.stage_calls),
                         block_reruns=(service.predecoder_pool.reruns
-                                      if service.predecoder_pool is not None else 0))
+                                      if service.predecoder_pool is not None else 0),
+                        predictions=state.flip.copy())
