@@ -33,6 +33,7 @@ SUITES = {
     "streaming": "bench.streaming",
     "overhead": "bench.stream_overhead",  # Ray transport overhead per job, by way of calling
     "service": "bench.service",  # qecpipe loadtest against qecpipe serve
+    "soft-correlated": "bench.soft_correlated",  # a second pass for soft mode (negative)
     "figures": "bench.figures",  # draws summary figures from the suites' JSON
     "readme": "bench.readme",  # last: copies the regenerated tables into README.md
 }
