@@ -8,6 +8,7 @@
     python -m bench streaming [--quick]     # Ray streaming throughput (bench/streaming.py)
     python -m bench overhead [--quick]      # Ray overhead per job (bench/stream_overhead.py)
     python -m bench service [--quick]       # the decoding service under load (bench/service.py)
+    python -m bench soft-correlated [--quick]  # a second pass for soft mode (soft_correlated)
     python -m bench figures                 # summary figures from the JSON (bench/figures.py)
     python -m bench readme                  # README tables from bench/results (bench/readme.py)
 
