@@ -121,6 +121,11 @@ def _cases() -> list[tuple[str, list[str], str]]:
     add("serve-no-distance", ["serve", "--address", "127.0.0.1:1"], "--distance is required")
     add("serve-model-not-shipped", [*GOOD_SERVE, "--model", "huge"], "--model: model='huge'")
     add("serve-bad-address", [*GOOD_SERVE[:-2], "--address", "nohost"], "--address='nohost'")
+    add("serve-host-empty", [*GOOD_SERVE, "--host", ""], "host='' must be an address")
+    add("serve-host-unresolvable", [*GOOD_SERVE, "--host", "no.such.host.invalid"],
+        "--host='no.such.host.invalid' is not an address or host name")
+    add("serve-host-not-here", [*GOOD_SERVE, "--host", "203.0.113.77"],   # TEST-NET-3
+        "give an address of this machine's interfaces")
     add("serve-stop-nothing-running", ["serve", "--stop", "--pid-file", "{out}/none.pid"],
         "no running service recorded there")
     add("loadtest-url-scheme", [*GOOD_LOADTEST[:1], "--url", "ftp://x", *GOOD_LOADTEST[3:]],

@@ -231,3 +231,21 @@ def test_loadtest_against_nothing_fails_in_one_line(capsys, free_port):
     err = capsys.readouterr().err
     assert rc == 1 and err.count("\n") == 1 and "does not answer" in err
     assert os.environ.get("RAY_ADDRESS") is None
+
+
+def test_serving_on_every_interface_is_said_before_anything_starts(free_port, caplog):
+    """--host 0.0.0.0 is allowed (a cluster's clients are elsewhere) but never silent: Serve's
+    HTTP has no authentication. The --address that is not this process's Ray (or, without
+    one, a dead address) ends the run right after the warning."""
+    import logging
+
+    from pipelines import main
+
+    with caplog.at_level(logging.WARNING, logger="pipelines._command.serve"):
+        rc = main(["serve", "--distance", "3", "--host", "0.0.0.0", "--port", str(free_port),
+                   "--address", "127.0.0.1:1"])
+    assert rc == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        f"--host 0.0.0.0: the HTTP ingress has no authentication and listens on every "
+        f"interface; firewall port {free_port} to the machines that may send blocks"]
+

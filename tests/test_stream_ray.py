@@ -313,3 +313,25 @@ def test_cli_stream_runs_both_stages_on_ray(ray_local, capsys):
     assert set(out["stages"]) == {"predecoder", "matcher"}
     assert out["predecoder_actors"] == {"count": 1, "gpus": 0}
     assert out["stages"]["predecoder"]["jobs"] == 11 and out["blocks_rerun"] == 0
+
+
+def test_an_address_other_than_the_running_ray_is_refused_not_ignored(ray_local, capsys,
+                                                                      free_port):
+    """A process that already runs Ray (a notebook, these tests) and asks for another cluster
+    that answers gets a refusal; before, the address was silently ignored and the run used
+    this process's Ray. A bad or dead address gets the same message as without Ray."""
+    import socket
+
+    from pipelines import main
+
+    args = ["stream", "--distance", "3", "--rounds", "10", "--workers", "1", "--cycle-us", "0",
+            "--shots", "2", "--address"]
+    with socket.create_server(("127.0.0.1", free_port)):     # something answers there
+        # stream, not serve: were the address ignored, the stream would run here and exit 0
+        rc = main([*args, f"127.0.0.1:{free_port}"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith(f"qecpipe: error: --address='127.0.0.1:{free_port}': "
+                                      "this process already runs Ray")
+    assert main([*args, "nohost"]) == 2
+    assert "must be auto or HOST:PORT" in capsys.readouterr().err
+    assert ray_local.is_initialized()          # the caller's Ray is left as it was

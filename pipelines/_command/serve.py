@@ -10,6 +10,7 @@ local Ray down and removes the pid file: nothing is left running.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ from pipelines._command.common import (
 from qec import InputError, RunFailure, atomic_write, check_output_path
 
 STOP_TIMEOUT_S = 120.0
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -84,6 +86,10 @@ def execute(args: argparse.Namespace) -> int:
     check_output_path(pid_file, flag="--pid-file")    # before Ray starts, not after
     config = _config(args)
     _check_port_free(config.host, config.port)
+    if config.every_interface:
+        log.warning("--host %s: the HTTP ingress has no authentication and listens on every "
+                    "interface; firewall port %d to the machines that may send blocks",
+                    config.host, config.port)
     if pid_file.exists() and _alive(_read_pid(pid_file)):
         raise InputError(f"--pid-file={str(pid_file)!r}: a service (pid "
                          f"{_read_pid(pid_file)}) already runs for port {config.port}")
@@ -197,9 +203,16 @@ def _alive(pid: int | None) -> bool:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket() as sock:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        raise InputError(f"--host={host!r} is not an address or host name this machine "
+                         f"can resolve ({exc.strerror})") from None
+    with socket.socket(family) as sock:
         try:
             sock.bind((host, port))
         except OSError as exc:
+            what = ("pick another --port" if exc.errno == errno.EADDRINUSE
+                    else "give an address of this machine's interfaces")
             raise InputError(f"--host {host} --port {port}: cannot listen there "
-                             f"({exc.strerror or exc}); pick another --port") from None
+                             f"({exc.strerror or exc}); {what}") from None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from qec import InputError, NoiseModel, Task
 
+WILDCARD_HOSTS = ("0.0.0.0", "::")
 MODES = ("pymatching", "hard", "soft")
 
 
@@ -66,6 +67,10 @@ class ServeConfig:
                 raise InputError(f"{name}={v!r} must be an integer >= {low}")
         if self.port > 65535:
             raise InputError(f"port={self.port} must be at most 65535")
+        if not isinstance(self.host, str) or not self.host or any(c.isspace() or c == "/"
+                                                                  for c in self.host):
+            raise InputError(f"host={self.host!r} must be an address or host name of this "
+                             "machine (e.g. 127.0.0.1)")
         if (self.n_com == 0) != (self.n_buf == 0):
             raise InputError(f"n_com={self.n_com}, n_buf={self.n_buf}: give both (windowed "
                              "decoding) or neither (the whole volume)")
@@ -93,6 +98,11 @@ class ServeConfig:
     @property
     def uses_predecoder(self) -> bool:
         return self.mode != "pymatching"
+
+    @property
+    def every_interface(self) -> bool:
+        """The HTTP ingress listens on every interface (a wildcard address)."""
+        return self.host in WILDCARD_HOSTS
 
     @property
     def url(self) -> str:

@@ -33,6 +33,7 @@ class _Call:
     worker: int
     start: float
     tries: int
+    epoch: int = 0    # deaths of ``worker`` known when the call was sent to it
 
 
 class ActorPool:
@@ -73,6 +74,7 @@ class ActorPool:
             self.waiting.append(call)
             return
         call.worker = min(live, key=lambda w: self.load[w])
+        call.epoch = self.deaths[call.worker]
         ref = getattr(self.actors[call.worker], call.method).remote(*call.args)
         self.load[call.worker] += 1
         self.pending[ref] = call
@@ -113,17 +115,19 @@ class ActorPool:
             if call.tries >= MAX_RERUNS_PER_CALL:
                 raise ServiceFailure(f"a {self.what} call failed {call.tries + 1} times: the "
                                      f"{self.what} actors keep dying") from None
-            self._died(call.worker)
+            self._died(call.worker, call.epoch)
             self.lost.append((call.worker, call.tag))
             call.tries += 1
             self._send(call)
             return []
         return [(call.tag, value, call.worker, time.perf_counter() - call.start)]
 
-    def _died(self, worker: int) -> None:
+    def _died(self, worker: int, epoch: int) -> None:
         """A call of ``worker`` failed: stop using it until a probe shows it restarted."""
-        if self.state[worker] != "ok":
-            return                 # this death is already known
+        # Already known: the actor is being probed, or the call was sent before a death the
+        # pool has seen (its failure can arrive after the probe showed the restart).
+        if self.state[worker] != "ok" or epoch < self.deaths[worker]:
+            return
         self.deaths[worker] += 1
         self._probe(worker)
 

@@ -78,10 +78,16 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
     """Join ``address`` ('auto' or HOST:PORT, checked first) or start a local Ray (``num_cpus``
     CPUs, default the cores here, no dashboard), shut down at the end if this call started
     it. Ray already initialised in this process (a notebook, the tests) is used as it is and
-    left running. Yields whether this call started Ray."""
+    left running, unless ``address`` names another cluster: that is refused, never ignored.
+    Yields whether this call started Ray."""
     import ray
 
     if ray.is_initialized():
+        current = ray.get_runtime_context().gcs_address
+        if address not in (None, "auto", current) and resolve_address(address) != current:
+            raise InputError(f"--address={address!r}: this process already runs Ray (its "
+                             f"cluster is at {current}); give no --address to use it, or "
+                             "ray.shutdown() first")
         yield False
         return
     if address is None:
