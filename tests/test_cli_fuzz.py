@@ -130,6 +130,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
         "no running service recorded there")
     add("loadtest-url-scheme", [*GOOD_LOADTEST[:1], "--url", "ftp://x", *GOOD_LOADTEST[3:]],
         "url='ftp://x' must look like http://HOST:PORT")
+    add("loadtest-nothing-answers", GOOD_LOADTEST, "--url='http://127.0.0.1:1': ")
     add("calibrate-model-missing", ["calibrate", "{out}/none.safetensors", "--out",
                                     "{out}/c.safetensors"], "model='")
     add("calibrate-shipped-without-out", ["calibrate", "small"], "give --out FILE")

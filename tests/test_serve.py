@@ -224,12 +224,14 @@ def test_a_replica_killed_during_a_load_test_answers_every_block_once(ray_local,
         assert np.array_equal(record.predictions, expected[record.block])
 
 
-def test_loadtest_against_nothing_fails_in_one_line(capsys, free_port):
+def test_loadtest_against_nothing_is_refused_in_one_line(capsys, free_port):
     from pipelines import main
 
     rc = main(["loadtest", "--url", f"http://127.0.0.1:{free_port}", "--blocks", "1"])
     err = capsys.readouterr().err
-    assert rc == 1 and err.count("\n") == 1 and "does not answer" in err
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith(f"qecpipe: error: --url='http://127.0.0.1:{free_port}': ")
+    assert "does not answer" in err and "--wait-s waits longer" in err
     assert os.environ.get("RAY_ADDRESS") is None
 
 

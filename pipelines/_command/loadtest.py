@@ -14,7 +14,7 @@ import json
 import time
 
 from pipelines._command.common import integer, number, output_file, stdout_for_json
-from qec import RunFailure, atomic_write
+from qec import InputError, RunFailure, atomic_write
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -70,8 +70,9 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def wait_until_up(client, wait_s: float) -> None:
-    """The service's health, polled for up to ``wait_s`` seconds (one line if it never
-    answers)."""
+    """The service's health, polled for up to ``wait_s`` seconds. A URL where no service ever
+    answered is refused like any bad argument (exit 2, as ``stream --address`` is); a
+    service that fails later is a failed run (exit 1)."""
     from pipelines._serve.client import ServiceError
 
     deadline = time.monotonic() + wait_s
@@ -79,9 +80,10 @@ def wait_until_up(client, wait_s: float) -> None:
         try:
             client.health()
             return
-        except ServiceError:
+        except ServiceError as exc:
             if time.monotonic() >= deadline:
-                raise
+                raise InputError(f"--url={client.url!r}: {exc} (waited {wait_s:g} s; "
+                                 "--wait-s waits longer)") from None
             time.sleep(0.5)
 
 
