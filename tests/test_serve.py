@@ -145,6 +145,10 @@ def test_qecpipe_serve_answers_like_in_process_refuses_bad_requests_and_stops_cl
         expected = unpack_bits(PredecoderPipeline.from_task(task, mode="soft").decode_batch(
             pack_bits(dets)), 1)
         assert np.array_equal(client.decode(dets[:120], block_id="a"), expected[:120])
+        answer = client.decode_response(dets[:50], block_id="r", return_residual=True)
+        corr = PredecoderPipeline.from_task(task, mode="soft").predecode(pack_bits(dets[:50]))
+        assert np.array_equal(answer.residual, corr.residual.numpy())   # what the matcher saw
+        assert client.decode_response(dets[:50], block_id="s").residual is None
         body = DecodeRequest(task.fingerprint, "raw", dets[120:]).to_json()
         status, answer = _post(f"{client.url}/decode", json.dumps(body).encode())
         assert status == 200 and answer["block_id"] == "raw"

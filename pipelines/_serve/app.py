@@ -57,16 +57,20 @@ class MatcherReplica:
     def __init__(self, config: ServeConfig) -> None:
         self.stage = ServiceMatcher(config)
 
-    def decode(self, dets_or_pre) -> tuple[np.ndarray, dict]:
-        """Events (no pre-decoder) or a :class:`PreOutput` -> (predictions, timings µs)."""
+    def decode(self, dets_or_pre, with_residual: bool = False):
+        """Events (no pre-decoder) or a :class:`PreOutput` -> (predictions, timings µs,
+        the syndrome the matcher decoded if ``with_residual`` else None). Without a
+        pre-decoder that syndrome is the events themselves."""
         start = time.perf_counter()
         if isinstance(dets_or_pre, PreOutput):
-            flips = self.stage.decode(dets_or_pre.residual, dets_or_pre.weights)
+            residual = dets_or_pre.residual
+            flips = self.stage.decode(residual, dets_or_pre.weights)
             pred, timings = flips ^ dets_or_pre.flip, {"predecoder": dets_or_pre.seconds * 1e6}
         else:
+            residual = dets_or_pre
             pred, timings = self.stage.decode(dets_or_pre), {}
         timings["matcher"] = (time.perf_counter() - start) * 1e6
-        return pred, timings
+        return pred, timings, residual if with_residual else None
 
 
 class IngressReplica:
@@ -74,8 +78,9 @@ class IngressReplica:
 
     def __init__(self, config: ServeConfig, predecoder, matcher) -> None:
         self.config, self.predecoder, self.matcher = config, predecoder, matcher
-        self.num_detectors = config.task().circuit().num_detectors
         self.info = health_info(config)
+        # per request these are compared, never rebuilt (a fingerprint hashes the whole task)
+        self.fingerprint, self.num_detectors = self.info["fingerprint"], self.info["num_detectors"]
 
     async def __call__(self, request):
         from starlette.responses import JSONResponse
@@ -110,13 +115,14 @@ class IngressReplica:
     async def answer(self, payload) -> tuple[int, dict]:
         start = time.perf_counter()
         try:
-            req = DecodeRequest.from_json(payload, fingerprint=self.config.fingerprint,
+            req = DecodeRequest.from_json(payload, fingerprint=self.fingerprint,
                                           num_detectors=self.num_detectors,
                                           max_shots=self.config.max_shots)
         except WireError as exc:
             return exc.status, {"error": str(exc)}
         try:
-            (pred, timings), retried = await self._stages(req.dets)
+            (pred, timings, residual), retried = await self._stages(req.dets,
+                                                                   req.return_residual)
         except _Unavailable as exc:
             return 503, {"error": str(exc)}
         except InputError as exc:
@@ -125,12 +131,9 @@ class IngressReplica:
             log.exception("decoding block %s failed", req.block_id)
             return 500, {"error": f"internal error: {type(exc).__name__}: {exc}"[:300]}
         timings["service"] = (time.perf_counter() - start) * 1e6
-        residual = None
-        if req.return_residual:
-            residual = req.dets if not self.config.uses_predecoder else None
         return 200, DecodeResponse(req.block_id, pred, timings, retried, residual).to_json()
 
-    async def _stages(self, dets: np.ndarray):
+    async def _stages(self, dets: np.ndarray, with_residual: bool):
         """Run the stages; if a replica died under the call, run it again (once it reaches a
         live replica: until then Serve may still route to the dead one, which fails at once)
         for up to :data:`RETRY_WINDOW_S`."""
@@ -140,9 +143,9 @@ class IngressReplica:
         while True:
             try:
                 if self.predecoder is None:
-                    return await self.matcher.decode.remote(dets), retried
+                    return await self.matcher.decode.remote(dets, with_residual), retried
                 pre = self.predecoder.run.remote(dets)
-                return await self.matcher.decode.remote(pre), retried
+                return await self.matcher.decode.remote(pre, with_residual), retried
             except Exception as exc:  # noqa: BLE001 -- sorted below
                 if not _replica_lost(exc):
                     raise
