@@ -34,6 +34,7 @@ import math
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -139,6 +140,12 @@ def save_figure(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip("."))
     plt.close(fig)
+
+
+def mean_sd(values: Sequence[float]) -> str:
+    """'1,234 ± 56': mean and sample standard deviation over repeated runs (0 for one run)."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):,.0f} ± {sd:,.0f}"
 
 
 def rate(errors: int, shots: int, rounds: int) -> dict:

@@ -30,7 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._meta import RESULTS, run_metadata, save_figure, write_suite_files, write_text
+from bench._meta import (
+    RESULTS,
+    mean_sd,
+    run_metadata,
+    save_figure,
+    write_suite_files,
+    write_text,
+)
 from pipelines import LoadConfig, ServeConfig, ray_session, run_loadtest
 from pipelines._serve.config import MODES
 from pipelines._serve.stages import ServiceMatcher, ServicePredecoder
@@ -121,7 +128,7 @@ def write_markdown(rows: list[dict], path: Path) -> None:
         lo, hi = wilson_interval(r["errors"], r["decoded_shots"])
         npar = ", ".join(f"{k} {v:,}" for k, v in r["n_par_1us"].items())
         out.append(f"| {r['distance']} | {r['mode']} | {r['blocks']} × {len(r['runs'])} | "
-                   f"{_mean_sd(r['shots_per_second'])} | {_mean_sd(r['rounds_per_second'])} | "
+                   f"{mean_sd(r['shots_per_second'])} | {mean_sd(r['rounds_per_second'])} | "
                    f"{lat['p50']:,.1f} / {lat['p99']:,.1f} / {lat['p99.9']:,.1f} | "
                    f"{r['errors'] / r['decoded_shots']:.2e} [{lo:.1e}, {hi:.1e}] | "
                    f"{acc['answered']} / {acc['answered_twice']} / {acc['missing']} | "
@@ -142,10 +149,6 @@ def write_markdown(rows: list[dict], path: Path) -> None:
             "needs."]
     write_text(path, "\n".join(out) + "\n")
 
-
-def _mean_sd(values: Sequence[float]) -> str:
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):,.0f} ± {sd:,.0f}"
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -38,6 +38,7 @@ import numpy as np
 
 from bench._meta import (
     RESULTS,
+    mean_sd,
     run_metadata,
     save_figure,
     write_sidecar,
@@ -169,10 +170,6 @@ def cli_run() -> dict:
     return result
 
 
-def _mean_sd(values: Sequence[float]) -> str:
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):,.0f} ± {sd:,.0f}"
-
 
 def _stage_cell(runs: list[dict | None]) -> str:
     """Mean work per round over the runs, and the largest N_par, of one stage."""
@@ -213,7 +210,7 @@ def write_markdown(ler: list[dict], thr: list[dict], cli: dict | None, path: Pat
         runs = r["runs"]
         pre, match = ([x["stages"].get(n) for x in runs] for n in ("predecoder", "matcher"))
         out.append(f"| {r['distance']} | {r['config']} | "
-                   f"{_mean_sd([x['rounds_per_second'] for x in runs])} | "
+                   f"{mean_sd([x['rounds_per_second'] for x in runs])} | "
                    f"{np.mean([x['latency_us_p50'] for x in runs]) / 1e3:,.0f} | "
                    f"{np.mean([x['latency_us_p99'] for x in runs]) / 1e3:,.0f} | "
                    f"{_stage_cell(pre)} | {_stage_cell(match)} | "
