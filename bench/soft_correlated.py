@@ -56,9 +56,8 @@ def soft_pass(logits, dets, layout, policy, matcher) -> tuple[np.ndarray, np.nda
     from predecoder.inference import corrections
 
     corr = corrections(logits, dets, layout, policy)
-    residual, fired = corr.residual.numpy(), corr.edges.numpy().copy()
-    for s in np.flatnonzero(residual.any(axis=1)):
-        matched = matcher.solve(np.flatnonzero(residual[s]), *corr.weights.row(s))
+    fired = corr.edges.numpy().copy()
+    for s, matched in enumerate(matcher.matched_edges(corr.residual.numpy(), corr.weights)):
         fired[s, matched] ^= True
     obs = layout.graph.edge_obs
     flips = np.array([np.bitwise_xor.reduce(obs[row]) if row.any() else 0 for row in fired])

@@ -231,9 +231,9 @@ class BlossomMatcher:
         self._solver.clear()   # restores the base weights for the next shot
         return matched
 
-    def decode_bool(self, dets: np.ndarray,
-                    weights: SparseEdgeWeights | None = None) -> np.ndarray:
-        """(S, D) 0/1 detectors (+ S rows of weights) -> (S, O) bool predicted flips."""
+    def matched_edges(self, dets: np.ndarray,
+                      weights: SparseEdgeWeights | None = None) -> list[np.ndarray]:
+        """(S, D) 0/1 detectors (+ S rows of weights) -> per shot, the matched edge ids."""
         dets = np.asarray(dets, dtype=bool)
         if dets.ndim != 2 or dets.shape[1] != self.num_detectors:
             raise InputError(f"dets has shape {dets.shape}; expected (shots, "
@@ -241,11 +241,16 @@ class BlossomMatcher:
         if weights is not None and weights.shots != dets.shape[0]:
             raise InputError(f"weights has {weights.shots} rows; expected one per shot "
                              f"({dets.shape[0]})")
-        masks = np.zeros(dets.shape[0], dtype=np.int64)
-        for s in np.flatnonzero(dets.any(axis=1)):
-            row = weights.row(s) if weights is not None else (None, None)
-            matched = self.solve(np.flatnonzero(dets[s]), *row)
-            masks[s] = np.bitwise_xor.reduce(self.graph.edge_obs[matched]) if matched.size else 0
+        none = np.zeros(0, dtype=np.int64)
+        return [self.solve(np.flatnonzero(row),
+                           *(weights.row(s) if weights is not None else (None, None)))
+                if row.any() else none for s, row in enumerate(dets)]
+
+    def decode_bool(self, dets: np.ndarray,
+                    weights: SparseEdgeWeights | None = None) -> np.ndarray:
+        """(S, D) 0/1 detectors (+ S rows of weights) -> (S, O) bool predicted flips."""
+        masks = np.array([np.bitwise_xor.reduce(self.graph.edge_obs[m]) if m.size else 0
+                          for m in self.matched_edges(dets, weights)], dtype=np.int64)
         return (masks[:, None] >> np.arange(self.num_observables)) & 1 == 1
 
     def decode_batch(self, dets_bit_packed: np.ndarray,

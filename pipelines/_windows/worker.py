@@ -160,15 +160,11 @@ class WindowWorker:
             raise InputError(f"weights has {weights.shots} rows; expected {dets.shape[0]}")
         matcher = graph.soft_matcher(self.soft_cap)
         local = self.local_weights(window, weights)
-        ends = graph.edge_dets
-        found, shots = [], []
-        for s in np.flatnonzero(dets.any(axis=1)):
-            matched = matcher.solve(np.flatnonzero(dets[s]), *local.row(s))
-            found.append(ends[matched])
-            shots.append(np.full(len(matched), s, dtype=np.int64))
-        if not found:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64)
-        return np.concatenate(shots), np.concatenate(found)
+        matched = matcher.matched_edges(dets, local)
+        shots = np.repeat(np.arange(len(matched), dtype=np.int64), [len(m) for m in matched])
+        found = graph.edge_dets[np.concatenate(matched)] if matched else np.zeros((0, 2),
+                                                                                  np.int64)
+        return shots, found
 
     def local_weights(self, window: Window, weights: SparseEdgeWeights) -> SparseEdgeWeights:
         """Global-key weights -> weights of the window graph's edges (same rows).
