@@ -62,9 +62,6 @@ class Pool(Protocol):
     def calls_in_flight(self) -> int: ...
 
     @property
-    def jobs_in_flight(self) -> int: ...
-
-    @property
     def reruns(self) -> int: ...
 
     def pending_refs(self) -> list: ...
@@ -98,10 +95,6 @@ class _InProcess:
     @property
     def calls_in_flight(self) -> int:
         return len(self._done)
-
-    @property
-    def jobs_in_flight(self) -> int:
-        return sum(len(c.results) for c in self._done)
 
     @property
     def reruns(self) -> int:
@@ -142,7 +135,7 @@ def wait_any(pools: Sequence[Pool], timeout: float | None) -> list[list[CallDone
     With one busy pool this is that pool's own ``wait``; with several, the wait is on the
     union of their Ray calls, so whichever finishes first ends it.
     """
-    busy = [p for p in pools if p.jobs_in_flight]
+    busy = [p for p in pools if p.calls_in_flight]
     if len(busy) <= 1:
         return [p.wait(timeout if p in busy or not busy and p is pools[0] else 0.0)
                 for p in pools]

@@ -114,10 +114,6 @@ class _StagePool:
         return self.fleet.calls_in_flight
 
     @property
-    def jobs_in_flight(self) -> int:
-        return sum(len(c.tag) for c in self.fleet.calls())
-
-    @property
     def lost(self) -> list[tuple[int, tuple]]:
         """(actor, job key) of every job run again after its actor died."""
         return [(w, job.key) for w, jobs in self.fleet.lost for job in jobs]

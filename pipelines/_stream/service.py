@@ -61,15 +61,13 @@ class WindowCall:
 class StageCall:
     """One call to a stage: ``jobs`` blocks or windows, the worker's own time for them
     (``work_seconds``) and the turnaround seen by the service (``call_seconds``, queueing
-    behind other calls included); ``rounds``: slices the jobs own (blocks) or commit
-    (windows)."""
+    behind other calls included)."""
 
     stage: str          # "predecoder" | "matcher"
     worker: int
     jobs: int
     work_seconds: float
     call_seconds: float
-    rounds: int
 
 
 class StreamService:
@@ -167,19 +165,15 @@ class StreamService:
         for (stream_id, k), out in call.results:
             self.streams[stream_id].block_complete(k, out)
             self._enqueue(stream_id)
-        blocks = [self.streams[sid].blocks[k] for (sid, k), _ in call.results]
         self.stage_calls.append(StageCall(
             "predecoder", call.worker, len(call.results),
-            sum(out.seconds for _, out in call.results), call.call_seconds,
-            sum(t1 - t0 for t0, t1 in blocks)))
+            sum(out.seconds for _, out in call.results), call.call_seconds))
         return len(call.results)
 
     def _windows_done(self, call: CallDone) -> int:
-        rounds = 0
         for (stream_id, index), result in call.results:
             state = self.streams[stream_id]
             w = self.worker.plan.windows[index]
-            rounds += w.commit_rounds
             self.calls.append(WindowCall(call.worker, index, result.decode_seconds,
                                          call.call_seconds, w.commit_rounds))
             if state.complete(result, self.now()):
@@ -187,7 +181,7 @@ class StreamService:
             self._enqueue(stream_id)
         self.stage_calls.append(StageCall(
             "matcher", call.worker, len(call.results),
-            sum(r.decode_seconds for _, r in call.results), call.call_seconds, rounds))
+            sum(r.decode_seconds for _, r in call.results), call.call_seconds))
         return len(call.results)
 
     def drain(self) -> None:
@@ -197,8 +191,8 @@ class StreamService:
 
     def _busy(self) -> bool:
         pre = self.predecoder_pool
-        return bool(self.queue or self.block_queue or self.pool.jobs_in_flight
-                    or (pre is not None and pre.jobs_in_flight))
+        return bool(self.queue or self.block_queue or self.pool.calls_in_flight
+                    or (pre is not None and pre.calls_in_flight))
 
     def close(self, *, drain: bool = True) -> None:
         if drain:
