@@ -130,9 +130,10 @@ def model_help() -> str:
 
 
 def add_task_flags(p: argparse.ArgumentParser, *, p_default: float,
-                   rounds_default: int | None = None, both_bases: bool = False) -> None:
+                   rounds_default: int | None = None, both_bases: bool = False,
+                   distance_required: bool = True) -> None:
     """--distance, --rounds, --basis, --noise, --p and --multipliers-seed."""
-    p.add_argument("--distance", type=odd_integer(3, MAX_DISTANCE), required=True,
+    p.add_argument("--distance", type=odd_integer(3, MAX_DISTANCE), required=distance_required,
                    help=f"odd code distance in [3, {MAX_DISTANCE}]")
     p.add_argument("--rounds", type=integer(1, MAX_ROUNDS), default=rounds_default,
                    help=f"rounds in [1, {MAX_ROUNDS}] (default: "

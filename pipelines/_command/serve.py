@@ -30,6 +30,7 @@ from pipelines._command.common import (
     one_of,
     task_of,
 )
+from pipelines._serve.config import MODES
 from qec import InputError, RunFailure, atomic_write, check_output_path
 
 STOP_TIMEOUT_S = 120.0
@@ -40,8 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the decoding service (Ray Serve) until stopped")
     p.add_argument("--stop", action="store_true",
                    help="stop the service running on --port (its pid file) and wait for it")
-    add_task_flags(p, p_default=0.003)
-    p.add_argument("--mode", type=one_of("pymatching", "hard", "soft"), default="soft",
+    add_task_flags(p, p_default=0.003, distance_required=False)   # not needed to --stop
+    p.add_argument("--mode", type=one_of(*MODES), default="soft",
                    help="pymatching (no pre-decoder), or the pre-decoder's hard or soft mode "
                         "(default soft)")
     p.add_argument("--model", default=None, help=model_help())
@@ -71,10 +72,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pid-file", type=Path, default=None,
                    help="where the running service records its pid (default: "
                         "TMPDIR/qecpipe-serve-PORT.pid)")
-    p.set_defaults(handler=execute, distance=None)
-    for action in p._actions:              # --distance is required to serve, not to --stop
-        if action.dest == "distance":
-            action.required = False
+    p.set_defaults(handler=execute)
 
 
 def execute(args: argparse.Namespace) -> int:
