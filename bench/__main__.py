@@ -1,6 +1,7 @@
 """The benchmark suite's one entry point: regenerate bench/results/ for the README.
 
     python -m bench all [--quick]           # every suite, in order
+    python -m bench main-job [--quick]      # qecpipe run --distance 13, timed (main_job.py)
     python -m bench baseline [--quick]      # PyMatching baseline (bench/baseline.py)
     python -m bench predecoder [--quick]    # pre-decoder accuracy ladder (bench/predecoder.py)
     python -m bench training [--quick]      # learning curves, model choice (predecoder_training)
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 
 SUITES = {
+    "main-job": "bench.main_job",  # qecpipe run --distance 13, as the README's set-up runs it
     "baseline": "bench.baseline",
     "predecoder": "bench.predecoder",
     "training": "bench.predecoder_training",  # learning curves and the model comparison
