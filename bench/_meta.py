@@ -10,6 +10,7 @@ API (used by every bench script):
                       "gpu": None},                         # GPU name when torch sees CUDA
          "python": "3.11.9",
          "packages": {"qecpipe": "0.1.0", "stim": "1.16.0", ...},  # None if not installed
+         "models": {"small": "8c1f0e...", ...},             # shipped models: 12-digit SHA-256
          "date": "2026-11-22T08:50:00+00:00"}               # UTC, ISO 8601
 
     write_sidecar(result_path, meta) -> Path
@@ -67,8 +68,18 @@ def run_metadata(*, command: str | Sequence[str] | None = None) -> dict:
                      "machine": platform.machine(), "gpu": _gpu_name()},
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in PACKAGES},
+        "models": shipped_model_hashes(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def shipped_model_hashes() -> dict[str, str]:
+    """``{name: 12-digit SHA-256}`` of the pre-decoder weights shipped in this tree, so a
+    result file names the exact models it was made with (a retrained ``small`` is another)."""
+    from qec import file_sha256
+
+    folder = REPO_ROOT / "predecoder" / "weights"
+    return {p.stem: file_sha256(p) for p in sorted(folder.glob("*.safetensors"))}
 
 
 def write_sidecar(result_path: str | Path, meta: dict) -> Path:

@@ -5,6 +5,13 @@ written to a temporary file in the target's own directory, flushed and fsynced, 
 only then renamed over the target. A failed write (disk full, a file-size limit, an
 interrupt) leaves the previous file exactly as it was and no temporary file behind.
 
+Appending (:func:`append_text`, :func:`update_text`) is read, change, write-and-rename under
+an exclusive lock, so processes appending to one file at once (one ``qecpipe run --out`` per
+point of a sweep) keep every line: without the lock the last rename would win. The lock is a
+POSIX record lock (``fcntl.lockf``, honoured over NFS) on a hidden ``.NAME.lock`` file beside
+the target; it is left in place, because removing a lock file while another process waits on
+it would let a third one lock a new file and write at the same time.
+
 :func:`check_output_path` validates a target BEFORE any work starts and creates nothing, so a
 run never computes for an hour and then finds it cannot save.
 
@@ -24,10 +31,13 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from qec.errors import InputError
@@ -116,8 +126,60 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
 
 
 def append_text(path: str | Path, text: str) -> None:
-    """Append ``text`` to ``path`` (created if missing), atomically: the file holds either
-    the old content or the old content plus ``text``, never a torn line."""
+    """Append ``text`` to ``path`` (created if missing), atomically and under the append lock:
+    the file holds either the old content or the old content plus ``text``, never a torn line,
+    and concurrent appends from several processes all land (:func:`update_text`)."""
+    update_text(path, lambda old: old + text)
+
+
+_THREAD_LOCK = threading.Lock()   # lockf locks belong to the process: threads queue here first
+
+
+def update_text(path: str | Path, change: Callable[[str], str]) -> None:
+    """Replace ``path``'s text by ``change(old text)`` ("" when missing) atomically, holding an
+    exclusive lock from the read to the rename, so every writer sees the previous writer's
+    result. ``change`` runs under the lock; if it raises, the file is left untouched.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "n.txt"
+        >>> for _ in range(3):
+        ...     update_text(path, lambda old: str(int(old or 0) + 1))
+        >>> path.read_text()
+        '3'
+    """
     path = Path(path)
-    old = path.read_text() if path.exists() else ""
-    atomic_write(path, old + text)
+    with _THREAD_LOCK, _file_lock(path):
+        old = path.read_text() if path.exists() else ""
+        atomic_write(path, change(old))
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold the exclusive POSIX lock on ``.NAME.lock`` beside ``path`` (see the module notes)."""
+    lock_path = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)    # blocks until the other writer has renamed
+        yield
+    finally:
+        os.close(fd)                      # closing releases the lock
+
+
+def file_sha256(path: str | Path, *, digits: int = 12) -> str:
+    """The first ``digits`` hex digits of the SHA-256 of a file's bytes: a short, stable name
+    for a model or weights file in a result's provenance.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.bin"
+        >>> path.write_bytes(b"abc")
+        3
+        >>> file_sha256(path)
+        'ba7816bf8f01'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:digits]

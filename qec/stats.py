@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -260,14 +260,21 @@ def format_rate(stats: DecodeStats) -> str:
     return f"{stats.ler:.2e} [{low:.1e}, {high:.1e}]"
 
 
-def sinter_rows(stats: Iterable[DecodeStats], *, circuit, json_metadata: dict) -> list[str]:
+def sinter_rows(stats: Iterable[DecodeStats], *, circuit, json_metadata: dict,
+                per_decoder: Mapping[str, dict] | None = None) -> list[str]:
     """CSV lines in sinter's format (without header) for ``sinter plot`` and friends.
 
+    Each row's metadata is ``json_metadata`` plus ``per_decoder[decoder]`` (what only that
+    decoder depends on, e.g. the pre-decoder's model), with its keys sorted
+    (:func:`canonical_metadata`): the order sinter's CSV writer prints and its reader returns.
+
     ``strong_id`` is computed exactly as ``sinter collect`` computes it: sinter hashes the
-    circuit's TEXT and the DEM its worker derives from that text (stim prints probabilities
-    with finite precision, so the re-parsed circuit's DEM differs in the last digits from the
-    in-memory one). Rows for the same circuit, decoder and metadata therefore merge with
-    sinter's (``TaskStats.__add__``, ``sinter combine``).
+    circuit's TEXT, the DEM its worker derives from that text (stim prints probabilities with
+    finite precision, so the re-parsed circuit's DEM differs in the last digits from the
+    in-memory one) and the metadata dict in its own key order. Rows for the same circuit,
+    decoder and metadata therefore merge with sinter's (``TaskStats.__add__``,
+    ``sinter combine``), whether sinter got the metadata from this CSV or from a
+    ``--metadata_func``.
     """
     import sinter  # heavy: imported only when writing CSV
     import stim
@@ -278,13 +285,27 @@ def sinter_rows(stats: Iterable[DecodeStats], *, circuit, json_metadata: dict) -
     dem = circuit_dem(circuit)
     rows = []
     for s in stats:
+        meta = canonical_metadata({**json_metadata, **(per_decoder or {}).get(s.decoder, {})})
         task = sinter.Task(circuit=circuit, detector_error_model=dem, decoder=s.decoder,
-                           json_metadata=json_metadata)
+                           json_metadata=meta)
         row = sinter.TaskStats(strong_id=task.strong_id(), decoder=s.decoder,
-                               json_metadata=json_metadata, shots=s.shots, errors=s.errors,
+                               json_metadata=meta, shots=s.shots, errors=s.errors,
                                discards=s.discards, seconds=s.seconds)
         rows.append(row.to_csv_line())
     return rows
+
+
+def canonical_metadata(meta: dict) -> dict:
+    """``meta`` with every dict's keys sorted, as sinter's CSV stores and reads it back.
+
+    sinter's ``strong_id`` hashes the metadata in its key order, so the same metadata given in
+    another order names another task; qecpipe hashes the order every reader of the CSV sees.
+
+    Examples:
+        >>> list(canonical_metadata({"p": 0.001, "d": 5, "x": {"b": 1, "a": 2}}).items())
+        [('d', 5), ('p', 0.001), ('x', {'a': 2, 'b': 1})]
+    """
+    return json.loads(json.dumps(meta, sort_keys=True))
 
 
 def sinter_csv_header() -> str:

@@ -76,6 +76,21 @@ class Task:
             meta["seed"] = seed
         return meta
 
+    def sinter_metadata(self) -> dict:
+        """The task part of a sinter CSV row's ``json_metadata``: the keys sinter users write
+        (``d`` distance, ``r`` rounds, ``b`` basis, ``p``), so one ``sinter plot --x_func m.p``
+        serves qecpipe's rows and ``sinter collect --metadata_func auto``'s, plus the noise
+        model's name and fingerprint (which covers per-qubit multipliers). No seed: rows of
+        independent shots of the same experiment merge.
+
+        Examples:
+            >>> Task(distance=3, noise=NoiseModel.uniform(0.001)).sinter_metadata()["d"]
+            3
+        """
+        return {"b": self.basis, "code": "rotated_surface_memory", "d": self.distance,
+                "noise": self.noise.name, "noise_fingerprint": self.noise.fingerprint,
+                "p": self.noise.p, "r": self.rounds}
+
 
 def circuit_dem(circuit: stim.Circuit) -> stim.DetectorErrorModel:
     """The graphlike-decomposed DEM of any circuit, as every matcher in qecpipe builds it."""

@@ -73,6 +73,10 @@ def test_metadata_records_command_commit_hardware_and_versions(tmp_path, monkeyp
     assert meta["hardware"]["cpu_model"] and meta["hardware"]["cpu_cores"] >= 1
     assert meta["packages"]["stim"] and meta["packages"]["qecpipe"]
     assert meta["date"].endswith("+00:00")
+    from qec import file_sha256
+
+    assert meta["models"]["small"] == file_sha256(
+        REPO_ROOT / "predecoder" / "weights" / "small.safetensors")
     assert run_metadata(command=["python", "-m", "bench", "x y"])["command"] == \
         "python -m bench 'x y'"
     sidecar = write_sidecar(tmp_path / "ler.csv", meta)

@@ -21,8 +21,8 @@ def _json(capsys) -> dict:
 
 
 def test_run_stops_at_max_errors_or_max_shots_like_sinter(capsys):
-    base = ["run", "--distance", "3", "--p", "0.02", "--json", "--decoder", "pymatching",
-            "--decoder", "pymatching-correlated"]
+    base = ["run", "--distance", "3", "--p", "0.02", "--json", "--seed", "1", "--decoder",
+            "pymatching", "--decoder", "pymatching-correlated"]
     assert main([*base, "--max-errors", "30", "--max-shots", "100000"]) == 0
     out = _json(capsys)
     errors = [d["errors"] for d in out["decoders"].values()]
@@ -57,7 +57,8 @@ def test_the_verdict_names_the_better_decoder_only_when_the_difference_is_signif
 
 def test_run_json_has_paired_counts_that_add_up(capsys):
     assert main(["run", "--distance", "3", "--p", "0.01", "--max-shots", "4000", "--json",
-                 "--decoder", "pymatching", "--decoder", "pymatching-correlated"]) == 0
+                 "--seed", "1", "--decoder", "pymatching", "--decoder",
+                 "pymatching-correlated"]) == 0
     out = _json(capsys)
     (pair,) = out["paired"]
     a, b = out["decoders"]["pymatching"], out["decoders"]["pymatching-correlated"]
@@ -77,7 +78,7 @@ def test_out_appends_to_a_sinter_csv_and_rows_merge_with_sinters(tmp_path, capsy
     task = Task(distance=3, noise=NoiseModel.uniform(0.01))
     theirs = sinter.collect(num_workers=1, max_shots=1000, decoders=["pymatching"],
                             tasks=[sinter.Task(circuit=task.circuit(),
-                                               json_metadata=task.metadata())])
+                                               json_metadata=ours[0].json_metadata)])
     merged = ours[0] + theirs[0]                                # TaskStats.__add__ agrees
     assert merged.shots == 5000
     theirs_csv = tmp_path / "theirs.csv"

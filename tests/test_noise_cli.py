@@ -25,7 +25,7 @@ def test_learn_noise_simulate_round_trip_and_run_with_the_file(tmp_path, capsys)
     # The estimate of the common bulk edges is about right (p = 0.01 uniform noise).
     assert 0.003 < np.median(obj["edge_prob"]) < 0.03
 
-    matchers = ["--decoder", "pymatching", "--decoder", "pymatching-correlated"]
+    matchers = ["--decoder", "pymatching", "--decoder", "pymatching-correlated", "--seed", "1"]
     code = main(["run", "--distance", "3", "--p", "0.01", "--max-shots", "3000", "--json",
                  *matchers, "--weights", str(out)])
     res = json.loads(capsys.readouterr().out)

@@ -141,3 +141,75 @@ def test_model_choice_reaches_the_workers_decoder(tmp_path):
         SinterDecoder(name="pymatching", model=3)
     assert {d.model for d in sinter_decoders(model=tmp_path / "w.safetensors").values()} == {
         str(tmp_path / "w.safetensors")}
+
+
+# --- qecpipe's CSV rows against sinter's own: strong_id, combine, plot -----------------------
+
+QECPIPE = Path(sys.executable).with_name("qecpipe")
+
+
+def _qecpipe(*argv: str, cwd: Path) -> None:
+    proc = subprocess.run([str(QECPIPE), *argv], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def _sinter(*argv: str, cwd: Path) -> str:
+    proc = subprocess.run([str(SINTER_CLI), *argv], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_strong_id_is_sinters_for_the_circuit_file_and_metadata(tmp_path):
+    """`qecpipe run --out` and sinter, on the circuit `qecpipe circuit` writes, with the
+    metadata read back from qecpipe's CSV: the same strong_id, and `sinter combine` merges
+    the two files into one row."""
+    task = ("--distance", "3", "--noise", "si1000", "--p", "0.004", "--multipliers-seed", "2")
+    _qecpipe("circuit", *task, "--out", "c.stim", cwd=tmp_path)
+    _qecpipe("run", *task, "--decoder", "pymatching", "--max-shots", "1000", "--seed", "5",
+             "--weights", "uniform", "--out", "ours.csv", cwd=tmp_path)
+    (ours,) = sinter.read_stats_from_csv_files(tmp_path / "ours.csv")
+    assert ours.json_metadata["weights"] == "uniform" and ours.json_metadata["d"] == 3
+    circuit = stim.Circuit.from_file(str(tmp_path / "c.stim"))
+    (theirs,) = sinter.collect(num_workers=1, max_shots=500, decoders=["pymatching"],
+                               tasks=[sinter.Task(circuit=circuit,
+                                                  json_metadata=ours.json_metadata)])
+    assert theirs.strong_id == ours.strong_id
+    _sinter("collect", "--circuits", "c.stim", "--decoders", "pymatching", "--max_shots",
+            "700", "--processes", "1", "--quiet", "--metadata_func", repr(ours.json_metadata),
+            "--save_resume_filepath", "theirs.csv", cwd=tmp_path)
+    combined = tmp_path / "combined.csv"
+    combined.write_text(_sinter("combine", "ours.csv", "theirs.csv", cwd=tmp_path))
+    (row,) = sinter.read_stats_from_csv_files(combined)
+    assert row.shots == 1700 and row.strong_id == ours.strong_id
+
+
+def test_one_sinter_plot_draws_one_curve_per_decoder_from_both_files(tmp_path):
+    """sinter's own plot, over a qecpipe CSV and a `sinter collect --metadata_func auto` CSV,
+    with the README's --x_func m.p --group_func decoder: one curve per decoder, the matcher's
+    curve holding the points of both files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for p in ("0.005", "0.01"):
+        _qecpipe("circuit", "--distance", "3", "--p", p, "--out", f"d=3,p={p}.stim", cwd=tmp_path)
+        _qecpipe("run", "--distance", "3", "--p", p, "--decoder", "pymatching-correlated",
+                 "--max-shots", "500", "--seed", "1", "--out", "stats.csv", cwd=tmp_path)
+    _sinter("collect", "--circuits", "d=3,p=0.005.stim", "d=3,p=0.01.stim", "--decoders",
+            "pymatching", "--metadata_func", "auto", "--max_shots", "500", "--processes", "1",
+            "--quiet", "--save_resume_filepath", "collected.csv", cwd=tmp_path)
+    stats = sinter.read_stats_from_csv_files(tmp_path / "collected.csv", tmp_path / "stats.csv")
+    fig, ax = plt.subplots()
+    sinter.plot_error_rate(ax=ax, stats=stats, x_func=lambda s: s.json_metadata["p"],
+                           group_func=lambda s: s.decoder)
+    handles, labels = ax.get_legend_handles_labels()
+    assert sorted(labels) == ["pymatching", "pymatching-correlated"]
+    xs = {label: sorted(h.get_xdata()) for h, label in zip(handles, labels)}
+    assert xs == {"pymatching": [0.005, 0.01], "pymatching-correlated": [0.005, 0.01]}
+    plt.close(fig)
+    _sinter("plot", "--in", "collected.csv", "stats.csv", "--x_func", "m.p", "--group_func",
+            "decoder", "--xaxis", "[log]physical error rate p", "--out", "ler.png", cwd=tmp_path)
+    assert (tmp_path / "ler.png").stat().st_size > 1000

@@ -38,6 +38,7 @@ from qec import (
     check_fits,
     circuit_dem,
     estimate_detectors,
+    file_sha256,
     format_rate,
     popcount_rows,
     read_sample_file,
@@ -202,14 +203,19 @@ def _summary(args, shots: int, seconds: float, stats: DecodeStats | None,
 
 def _json(args, circuit: stim.Circuit, shots: int, seconds: float,
           stats: DecodeStats | None, rounds: int | None) -> dict:
+    from pipelines._command.provenance import model_record
     from qec import __version__
 
-    out = {"version": __version__, "circuit": str(args.circuit), "dets": str(args.dets),
+    out = {"version": __version__, "circuit": str(args.circuit),
+           "circuit_sha256": file_sha256(args.circuit), "dets": str(args.dets),
            "obs": str(args.dets) if args.append_observables else (
                None if args.obs is None else str(args.obs)), "out": str(args.out),
            "decoder": args.decoder, "num_detectors": circuit.num_detectors,
            "num_observables": circuit.num_observables, "shots": shots, "rounds": rounds,
-           "seconds": seconds}
+           "seconds": seconds,
+           # the circuit's own DEM weights every matcher: its noise is the circuit file's
+           "weights_source": {"source": "circuit"},
+           "model": model_record(args.model) if args.decoder in PREDECODER_DECODERS else None}
     if stats is not None:
         fields = stats.to_json()
         if rounds is None:  # no layout: per-shot numbers only

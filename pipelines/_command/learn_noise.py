@@ -35,7 +35,7 @@ from pipelines._command.common import (
     task_of,
     torch_device,
 )
-from qec import NOISE_NAMES, InputError, check_fits, estimate_task, sample_detectors
+from qec import NOISE_NAMES, InputError, check_fits, estimate_task, file_sha256, sample_detectors
 
 DEFAULT_SIMULATE_SHOTS = 1_000_000
 log = logging.getLogger(__name__)
@@ -107,7 +107,8 @@ def _simulated(args: argparse.Namespace):
     task = task_of(args, args.basis)
     shots = args.shots or DEFAULT_SIMULATE_SHOTS
     chunks = sample_detectors(task.circuit(), shots=shots, seed=args.seed)
-    source = {"simulate": task.metadata(seed=args.seed), "shots": shots}
+    source = {"simulate": {**task.metadata(seed=args.seed),
+                           "multipliers_seed": args.multipliers_seed}, "shots": shots}
     return NoiseStructure.from_task(task), chunks, source
 
 
@@ -125,7 +126,7 @@ def _from_files(args: argparse.Namespace):
         num_observables=circuit.num_observables if args.append_observables else 0,
         sample_format=args.sample_format, max_shots=args.shots)
     source = {"samples": str(args.samples), "circuit": str(args.circuit),
-              "format": args.sample_format}
+              "circuit_sha256": file_sha256(args.circuit), "format": args.sample_format}
     return structure, chunks, source
 
 
@@ -161,11 +162,23 @@ def execute(args: argparse.Namespace) -> int:
     summary = {"out": str(args.out), "method": est.method, "backend": f"{backend}:{device}",
                "shots": est.shots,
                "num_detectors": structure.num_detectors, "num_edges": structure.num_edges,
-               "median_edge_prob": float(np.nanmedian(est.edge_prob)), "seconds": seconds}
+               "median_edge_prob": float(np.nanmedian(est.edge_prob)), "seconds": seconds,
+               "source": source}
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"learned {structure.num_edges} edge weights ({est.method}) from {est.shots} "
-              f"shots in {seconds:.1f} s; median edge p = {summary['median_edge_prob']:.3g}; "
-              f"wrote {args.out}")
+              f"shots of {_describe(source)} in {seconds:.1f} s; median edge p = "
+              f"{summary['median_edge_prob']:.3g}; wrote {args.out}")
     return 0
+
+
+def _describe(source: dict) -> str:
+    """'si1000 p=0.004 (multipliers seed 3), seed 1' or 'dets.b8 (circuit c.stim)'."""
+    if "simulate" not in source:
+        return f"{source['samples']} (circuit {source['circuit']})"
+    task = source["simulate"]
+    mult = task["multipliers_seed"]
+    return (f"{task['noise']} p={task['p']:g} d={task['distance']} "
+            f"({'no multipliers' if mult is None else f'multipliers seed {mult}'}), "
+            f"seed {task['seed']}")

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from qec import InputError, atomic_write, format_rate, sinter_csv_header, sinter_rows
+from qec import InputError, format_rate, sinter_csv_header, sinter_rows, update_text
 
 
 class ProgressBar:
@@ -124,20 +124,27 @@ def _stage_table(result):
     return table
 
 
-def append_sinter_csv(path: Path, results) -> None:
+def append_sinter_csv(path: Path, results, *, metadata: list[tuple[dict, dict]]) -> None:
     """Append every decoder's stats of every run to a sinter CSV file (created with its header
-    if missing; refused if it is not a sinter CSV), atomically, like sinter's
-    ``--save_resume_filepath``. The seed is not in the rows' metadata, so runs with other
-    seeds merge into the same rows (``sinter combine``)."""
+    if missing; refused if it is not a sinter CSV), atomically and under the append lock
+    (``qec.update_text``), so runs appending to one file at once keep every row.
+
+    ``metadata[i]`` is run i's (metadata every row shares, extra metadata per decoder name).
+    The seed is not in it, so runs of one experiment with other seeds merge into the same rows
+    (``sinter combine``); the noise, weights source and model are, so other experiments never
+    merge with them."""
     header = sinter_csv_header()
-    old = Path(path).read_text() if Path(path).exists() else ""
-    if old and old.splitlines()[0].strip() != header.strip():
-        raise InputError(f"--out={str(path)!r} is not a sinter CSV (its first line is "
-                         f"{old.splitlines()[0][:60]!r}); qecpipe appends to sinter CSV files "
-                         "only")
-    lines = [] if old else [header]
-    for r in results:
-        lines += sinter_rows(r.stats.values(), circuit=r.task.circuit(),
-                             json_metadata=r.task.metadata())
-    prefix = old if not old or old.endswith("\n") else old + "\n"
-    atomic_write(path, prefix + "\n".join(lines) + "\n")
+    lines = []
+    for r, (shared, per_decoder) in zip(results, metadata, strict=True):
+        lines += sinter_rows(r.stats.values(), circuit=r.task.circuit(), json_metadata=shared,
+                             per_decoder=per_decoder)
+
+    def appended(old: str) -> str:
+        if old and old.splitlines()[0].strip() != header.strip():
+            raise InputError(f"--out={str(path)!r} is not a sinter CSV (its first line is "
+                             f"{old.splitlines()[0][:60]!r}); qecpipe appends to sinter CSV "
+                             "files only")
+        prefix = old if not old or old.endswith("\n") else old + "\n"
+        return prefix + "\n".join(lines if old else [header, *lines]) + "\n"
+
+    update_text(path, appended)

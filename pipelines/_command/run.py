@@ -3,12 +3,20 @@
 Like ``sinter collect``, a run stops at whichever comes first: ``--max-shots`` shots, or every
 decoder having ``--max-errors`` errors (so every decoder's rate rests on enough errors). Every
 pair of decoders is compared on the same shots (exact McNemar test), with a plain-words verdict.
+
+Like sinter, a run draws a fresh random seed unless ``--seed`` is given, so two runs of one task
+sample independent shots and their ``--out`` rows merge into honest statistics; the seed is
+printed (and in ``--json``), so ``--seed`` repeats any run exactly. Every output records what
+made it: the seed, the noise (multipliers' seed included), the weights source and the model
+(``pipelines._command.provenance``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import secrets
 from pathlib import Path
 
 from noise.task_weights import DEFAULT_LEARN_SHOTS, task_dem_factory
@@ -23,6 +31,13 @@ from pipelines._command.common import (
     resolve_device,
     tasks_from_args,
 )
+from pipelines._command.provenance import (
+    csv_metadata,
+    csv_model_metadata,
+    model_record,
+    noise_record,
+    weights_record,
+)
 from pipelines._command.report import ProgressBar, append_sinter_csv, render_table
 from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
 from pipelines._decoders.registry import DECODER_NAMES, make_decoder
@@ -32,6 +47,8 @@ from qec import InputError, Task, check_fits, estimate_task
 DEFAULT_DECODERS = ("pymatching", "pymatching-correlated", "predecoder+soft-matching")
 DEFAULT_MAX_SHOTS = 1_000_000
 DEFAULT_MAX_ERRORS = 100
+SEED_BITS = 63   # a fresh seed per run: two runs share shots with probability ~ 2^-63
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    type=one_of(*DECODER_NAMES),
                    help=f"repeatable; one of {', '.join(DECODER_NAMES)} (default: "
                         f"{', '.join(DEFAULT_DECODERS)})")
-    p.add_argument("--seed", type=integer(0), default=1, help="sampling seed (default 1)")
+    p.add_argument("--seed", type=integer(0, 2**SEED_BITS - 1), default=None,
+                   help="sampling seed; repeats a run exactly (default: a fresh random seed, "
+                        "printed, as sinter draws one, so runs never share shots)")
     p.add_argument("--out", type=output_file(".csv"), default=None,
                    help="append sinter CSV rows to this file (created if missing)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -71,9 +90,13 @@ def execute(args: argparse.Namespace) -> int:
         check_fits(estimate_task(distance=task.distance, rounds=task.rounds),
                    what=f"--distance {task.distance} --rounds {task.rounds}")
     model, device = _model_args(args, decoders)
+    if args.seed is None:
+        args.seed = secrets.randbits(SEED_BITS)
     results: list[RunResult] = []
+    provenance: list[dict] = []
     for task in tasks:
         built = _build_decoders(task, decoders, args, model=model, device=device)
+        provenance.append(_provenance(task, args, decoders, model))
         title = _title(task, args, built, device)
         with ProgressBar(f"d={task.distance} {task.basis}", enabled=not args.json) as bar:
             results.append(run_task(task, shots=args.max_shots, decoders=decoders,
@@ -83,10 +106,34 @@ def execute(args: argparse.Namespace) -> int:
         if not args.json:
             render_table(results[-1], title=title)
     if args.out is not None:
-        append_sinter_csv(args.out, results)
+        append_sinter_csv(args.out, results, metadata=[_csv_metadata(r.task, prov, decoders)
+                                                       for r, prov in zip(results, provenance)])
     if args.json:
-        print(json.dumps({**_json(results, args.basis), "weights": str(args.weights)}))
+        print(json.dumps(_json(results, provenance, args.basis)))
     return 0
+
+
+def _provenance(task: Task, args: argparse.Namespace, decoders: list[str],
+                model: str | None) -> dict:
+    """What made this task's numbers: seed, noise, weights source and model (None when no
+    decoder uses a pre-decoder)."""
+    uses_model = any(name in PREDECODER_DECODERS for name in decoders)
+    return {"seed": args.seed,
+            "noise": noise_record(task, multipliers_seed=args.multipliers_seed),
+            "weights": str(args.weights),
+            "weights_source": weights_record(args.weights, learn_shots=args.learn_shots,
+                                             seed=args.seed),
+            "model": model_record(model) if uses_model else None}
+
+
+def _csv_metadata(task: Task, provenance: dict, decoders: list[str]) -> tuple[dict, dict]:
+    """(metadata every row shares, extra metadata per decoder): the pre-decoder's rows carry
+    the model; the matchers' rows do not depend on it, so they merge across models."""
+    shared = csv_metadata(task, noise=provenance["noise"],
+                          weights=provenance["weights_source"])
+    model = provenance["model"]
+    return shared, {name: csv_model_metadata(model) for name in decoders
+                    if name in PREDECODER_DECODERS}
 
 
 def chunk_shots_for(task: Task) -> int:
@@ -97,13 +144,18 @@ def chunk_shots_for(task: Task) -> int:
     return max(256, min(16384, 1 << max(target.bit_length() - 1, 0)))
 
 
-def _json(results: list[RunResult], basis: str) -> dict:
+def _json(results: list[RunResult], provenance: list[dict], basis: str) -> dict:
+    """One basis: its result with its provenance; both: each basis's, and the provenance the
+    bases share (seed, weights source, model) at the top as well."""
     from qec import __version__
 
+    objects = [{**r.to_json(__version__), **prov} for r, prov in zip(results, provenance)]
     if basis != "both":
-        return results[0].to_json(__version__)
-    return {"version": __version__,
-            "bases": {r.task.basis: r.to_json(__version__) for r in results}}
+        return objects[0]
+    shared = {key: provenance[0][key] for key in ("seed", "noise", "weights", "weights_source",
+                                                  "model")}
+    return {"version": __version__, **shared,
+            "bases": {r.task.basis: obj for r, obj in zip(results, objects)}}
 
 
 def _model_args(args: argparse.Namespace, decoders: list[str]) -> tuple[str | None, str]:
@@ -135,8 +187,29 @@ def _build_decoders(task: Task, decoders: list[str], args: argparse.Namespace, *
                                    learn_shots=args.learn_shots)
     except InputError as exc:
         raise InputError(f"--weights: {exc}") from exc
+    _warn_if_learned_on_other_noise(task, args.weights)
     return {name: make_decoder(name, task, dem=dem_for(name.endswith("correlated")),
                                model=model, device=device) for name in decoders}
+
+
+def _warn_if_learned_on_other_noise(task: Task, weights: str) -> None:
+    """A weights file simulated from other noise (another family, p or multipliers) decodes
+    this task with the wrong weights: say so, as ``run`` does for a model trained on other
+    noise. Files learned from samples name no noise and are trusted."""
+    if str(weights) in ("true", "learned", "uniform"):
+        return
+    from noise.weights_file import load_noise_weights
+
+    simulated = load_noise_weights(weights).source.get("simulate")
+    if not isinstance(simulated, dict) or "noise_fingerprint" not in simulated:
+        return
+    if simulated["noise_fingerprint"] != task.noise.fingerprint:
+        learned = (f"{simulated.get('noise')} p={simulated.get('p')} multipliers-seed="
+                   f"{simulated.get('multipliers_seed')}")
+        log.warning("--weights=%r was learned from other noise (%s) than this run decodes "
+                    "(%s p=%g, noise fingerprint %s); pass the same --noise, --p and "
+                    "--multipliers-seed that learn-noise simulated", str(weights), learned,
+                    task.noise.name, task.noise.p, task.noise.fingerprint)
 
 
 def _title(task: Task, args: argparse.Namespace, built: dict, device: str) -> str:

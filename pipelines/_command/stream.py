@@ -23,6 +23,7 @@ from pipelines._command.common import (
     stdout_for_json,
     task_of,
 )
+from pipelines._command.provenance import model_record, noise_record
 from qec import InputError, check_fits, estimate_task
 
 
@@ -118,7 +119,9 @@ def execute(args: argparse.Namespace) -> int:
                 result = run_stream(config, pool=pool, source=source, predecoder=predecoder,
                                     predecoder_pool=pre_pool, progress=bar.update)
         out = {"version": __version__, "task": config.task().metadata(seed=config.seed),
-               **result.to_json()}
+               "seed": config.seed,
+               "noise": noise_record(config.task(), multipliers_seed=args.multipliers_seed),
+               "weights_source": {"source": "true"}, **result.to_json()}
         if pool is not None:
             placed = pool.placement + (pre_pool.placement if pre_pool is not None else [])
             out["ray_nodes"] = len({node for node, _ in placed})
@@ -126,7 +129,7 @@ def execute(args: argparse.Namespace) -> int:
                 out["predecoder_actors"] = {"count": pre_pool.num_workers,
                                             "gpus": pre_pool.gpus}
         if predecoder is not None:
-            out["predecoder"] = {"model": str(args.predecoder), "mode": args.mode,
+            out["predecoder"] = {"model": model_record(_model_arg(args)), "mode": args.mode,
                                  "policy": predecoder.policy.describe(),
                                  "block_slices": predecoder.block_slices}
         emit(json.dumps(out) if args.json else _summary(out))
@@ -140,13 +143,17 @@ def _predecoder(args: argparse.Namespace, config):
     from pipelines._decoders.blocks import BlockPredecoder
     from predecoder import load_model
 
-    model = None if args.predecoder == "default" else args.predecoder
     try:
-        loaded = load_model(model)
+        loaded = load_model(_model_arg(args))
     except ValueError as exc:
         raise InputError(f"--predecoder: {exc}") from exc
     return BlockPredecoder(task=config.task(), net=loaded.net, policy=loaded.policy(args.mode),
                            block_slices=args.block_slices or config.plan().n_com)
+
+
+def _model_arg(args: argparse.Namespace) -> str | None:
+    """--predecoder's model: None for the shipped default (flag given without a value)."""
+    return None if args.predecoder == "default" else args.predecoder
 
 
 def _summary(out: dict) -> str:
