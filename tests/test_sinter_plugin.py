@@ -203,12 +203,13 @@ def test_one_sinter_plot_draws_one_curve_per_decoder_from_both_files(tmp_path):
             "--quiet", "--save_resume_filepath", "collected.csv", cwd=tmp_path)
     stats = sinter.read_stats_from_csv_files(tmp_path / "collected.csv", tmp_path / "stats.csv")
     fig, ax = plt.subplots()
+    # sinter users' keys: p and d read the same from both files
     sinter.plot_error_rate(ax=ax, stats=stats, x_func=lambda s: s.json_metadata["p"],
-                           group_func=lambda s: s.decoder)
+                           group_func=lambda s: f"{s.decoder} d={s.json_metadata['d']}")
     handles, labels = ax.get_legend_handles_labels()
-    assert sorted(labels) == ["pymatching", "pymatching-correlated"]
+    assert sorted(labels) == ["pymatching d=3", "pymatching-correlated d=3"]
     xs = {label: sorted(h.get_xdata()) for h, label in zip(handles, labels)}
-    assert xs == {"pymatching": [0.005, 0.01], "pymatching-correlated": [0.005, 0.01]}
+    assert xs == {"pymatching d=3": [0.005, 0.01], "pymatching-correlated d=3": [0.005, 0.01]}
     plt.close(fig)
     _sinter("plot", "--in", "collected.csv", "stats.csv", "--x_func", "m.p", "--group_func",
             "decoder", "--xaxis", "[log]physical error rate p", "--out", "ler.png", cwd=tmp_path)
