@@ -1,5 +1,6 @@
 import json
 import multiprocessing
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -222,3 +223,16 @@ def test_decode_and_stream_json_name_the_model_by_hash(tmp_path, capsys):
     streamed = json.loads(capsys.readouterr().out)
     assert streamed["predecoder"]["model"] == model             # not "default"
     assert streamed["seed"] == 1 and streamed["noise"]["multipliers_seed"] is None
+
+
+def test_the_table_title_prints_the_drawn_seed_and_the_multipliers_seed(capsys):
+    args = ["--distance", "3", "--p", "0.02", "--max-shots", "1000", "--decoder", "pymatching",
+            "--multipliers-seed", "2"]
+    assert main(["run", *args]) == 0
+    text = capsys.readouterr().out
+    assert "multipliers-seed=2" in text
+    (seed,) = re.findall(r" seed=(\d+)", text)
+    assert f"seed={seed}" in text.replace("\n", "")
+    repeated = _run_json(capsys, *args, "--seed", seed)           # the printed seed repeats it
+    assert repeated["seed"] == int(seed)
+    assert str(repeated["decoders"]["pymatching"]["errors"]) in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -214,3 +215,12 @@ def test_one_sinter_plot_draws_one_curve_per_decoder_from_both_files(tmp_path):
     _sinter("plot", "--in", "collected.csv", "stats.csv", "--x_func", "m.p", "--group_func",
             "decoder", "--xaxis", "[log]physical error rate p", "--out", "ler.png", cwd=tmp_path)
     assert (tmp_path / "ler.png").stat().st_size > 1000
+
+
+def test_the_readme_names_every_decoder_sinter_decoders_returns():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    prose = readme.split("## Using qecpipe from sinter")[1].split("```")[0]
+    offered = sinter_decoders()
+    assert set(offered) <= set(re.findall(r"`([\w+-]+)`", prose))
+    count = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}[len(offered)]
+    assert f"returns the {count} qecpipe decoders that sinter lacks" in " ".join(prose.split())

@@ -97,7 +97,7 @@ def execute(args: argparse.Namespace) -> int:
     for task in tasks:
         built = _build_decoders(task, decoders, args, model=model, device=device)
         provenance.append(_provenance(task, args, decoders, model))
-        title = _title(task, args, built, device)
+        title = _title(task, args, built, device, provenance[-1]["model"])
         with ProgressBar(f"d={task.distance} {task.basis}", enabled=not args.json) as bar:
             results.append(run_task(task, shots=args.max_shots, decoders=decoders,
                                     seed=args.seed, max_errors=args.max_errors,
@@ -212,13 +212,16 @@ def _warn_if_learned_on_other_noise(task: Task, weights: str) -> None:
                     task.noise.name, task.noise.p, task.noise.fingerprint)
 
 
-def _title(task: Task, args: argparse.Namespace, built: dict, device: str) -> str:
-    """What the run was: task, seed, weights, and the pre-decoder's model, mode and device."""
+def _title(task: Task, args: argparse.Namespace, built: dict, device: str,
+           model: dict | None) -> str:
+    """What the run was: task (multipliers' seed too), seed, weights, and the pre-decoder's
+    model (file and hash), mode and device."""
+    mult = "" if args.multipliers_seed is None else f" multipliers-seed={args.multipliers_seed}"
     parts = [f"rotated surface code d={task.distance} rounds={task.rounds} basis={task.basis} "
-             f"noise={task.noise.name} p={task.noise.p:g} seed={args.seed} "
+             f"noise={task.noise.name} p={task.noise.p:g}{mult} seed={args.seed} "
              f"weights={args.weights}"]
     for name, dec in built.items():
         if name in PREDECODER_DECODERS:
-            parts.append(f"{name}: model {Path(dec.loaded.path).name}, "
-                         f"{dec.policy.describe()}, {device}")
+            parts.append(f"{name}: model {Path(dec.loaded.path).name} (sha256 "
+                         f"{model['sha256']}), {dec.policy.describe()}, {device}")
     return "; ".join(parts)
