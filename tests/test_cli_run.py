@@ -86,7 +86,7 @@ def test_update_text_from_concurrent_processes_loses_nothing(tmp_path):
     """Six processes each append 40 lines to one file at once: all 240 are there, each once.
     (Without the lock, read-append-rename lets the last rename win and drops lines.)"""
     path = str(tmp_path / "rows.txt")
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")    # real processes, started at once
     workers = [ctx.Process(target=_append_many, args=(path, w, 40)) for w in range(6)]
     for w in workers:
         w.start()
