@@ -167,7 +167,8 @@ def test_cli_stream_with_the_predecoder(capsys, tmp_path, mode):
     out = json.loads(capsys.readouterr().out)
     name = "soft-matching" if mode == "soft" else "pymatching"
     assert list(out["decoders"]) == [f"windowed-predecoder+{name}"]
-    assert out["predecoder"]["model"].endswith("both.safetensors")
+    assert out["predecoder"]["model"]["name"].endswith("both.safetensors")
+    assert out["predecoder"]["model"]["file"] == "both.safetensors"
     assert out["predecoder"]["mode"] == mode and out["sdr"] != 1.0  # the residual changed
     rc = main([*argv, str(tmp_path / "hard.safetensors")])
     err = capsys.readouterr().err
