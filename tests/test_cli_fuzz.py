@@ -196,6 +196,17 @@ def _file_cases() -> list[tuple[str, list[str], str]]:
          "--obs and --append-observables"),
         ("decode-model-with-pymatching", [*GOOD_DECODE, "--model", "small"], "--model="),
         ("decode-rounds-zero", [*GOOD_DECODE, "--rounds", "0"], "argument --rounds:"),
+        # issue 20 finding 2: sizes from the circuit's text, before anything is built
+        ("decode-circuit-repeat-1e12", [*GOOD_DECODE[:2], "{repeat_1e12}", *GOOD_DECODE[3:4],
+                                        "{empty_b8}", *GOOD_DECODE[5:]], "--circuit="),
+        ("decode-circuit-repeat-1e6", [*GOOD_DECODE[:2], "{repeat_1e6}", *GOOD_DECODE[3:]],
+         "--circuit="),
+        ("decode-circuit-idle-loop", [*GOOD_DECODE[:2], "{idle_loop}", *GOOD_DECODE[3:]],
+         "operations once its REPEAT blocks are multiplied out"),
+        ("learn-circuit-repeat-1e12", ["learn-noise", "--samples", "{dets}", "--circuit",
+                                       "{repeat_1e12}", "--out", "{out}/w.json"], "--circuit="),
+        ("learn-circuit-idle-loop", ["learn-noise", "--samples", "{dets}", "--circuit",
+                                     "{idle_loop}", "--out", "{out}/w.json"], "--circuit="),
         ("learn-circuit-garbage", ["learn-noise", "--samples", "{dets}", "--circuit",
                                    "{garbage}", "--out", "{out}/w.json"], "--circuit="),
         ("learn-samples-truncated", ["learn-noise", "--samples", "{truncated}", "--circuit",
@@ -275,6 +286,12 @@ def files(d3_samples) -> dict[str, str]:
                       num_detectors=120)
     (d / "empty").write_bytes(b"")
     (d / "garbage").write_text("this is not a circuit, model or weights file {]\n")
+    text = (d / "circuit.stim").read_text()
+    assert "REPEAT 2 {" in text
+    (d / "repeat_1e12.stim").write_text(text.replace("REPEAT 2 {", "REPEAT 1000000000000 {"))
+    (d / "repeat_1e6.stim").write_text(text.replace("REPEAT 2 {", "REPEAT 1000000 {"))
+    (d / "idle_loop.stim").write_text("R 0\nREPEAT 1000000000000 {\n X_ERROR(0.01) 0\n TICK\n}\n"
+                                      "M 0\nDETECTOR rec[-1]\nOBSERVABLE_INCLUDE(0) rec[-1]\n")
     np.save(d / "x.npy", np.zeros(3))
     np.savez(d / "d5.npz", dets=c5.dets, obs=c5.obs)
     np.savez(d / "full.npz", dets=chunk.dets, obs=chunk.obs)
@@ -283,7 +300,8 @@ def files(d3_samples) -> dict[str, str]:
         "circuit": "circuit.stim", "dets": "dets.b8", "obs": "obs.b8",
         "obs_short": "obs_short.b8", "truncated": "truncated.b8", "empty_b8": "empty_b8.b8",
         "dets_d5": "dets_d5.b8", "empty": "empty", "garbage": "garbage", "npy": "x.npy",
-        "npz_d5": "d5.npz", "npz_truncated": "trunc.npz"}.items()}
+        "npz_d5": "d5.npz", "npz_truncated": "trunc.npz", "repeat_1e12": "repeat_1e12.stim",
+        "repeat_1e6": "repeat_1e6.stim", "idle_loop": "idle_loop.stim"}.items()}
     paths.update(_model_files(d))
     paths.update(_weights_files(d))
     return paths

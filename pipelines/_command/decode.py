@@ -35,11 +35,10 @@ from qec import (
     DecodeStats,
     Geometry,
     InputError,
-    check_fits,
     circuit_dem,
-    estimate_detectors,
     format_rate,
     popcount_rows,
+    read_circuit_file,
     read_sample_file,
     sample_format_from_path,
     write_sample_file,
@@ -82,10 +81,9 @@ def execute(args: argparse.Namespace) -> int:
                          f"--decoder={args.decoder!r} does not use one")
     if args.append_observables and args.obs is not None:
         raise InputError("--obs and --append-observables both give the observables; use one")
-    circuit = _read_circuit(args.circuit)
+    circuit = read_circuit_file(args.circuit, flag="--circuit")
     dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args.rounds, circuit)
-    check_fits(estimate_detectors(circuit.num_detectors), what=f"--circuit={str(args.circuit)!r}")
     decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit),
                                    model=args.model)
     start = time.perf_counter()
@@ -112,24 +110,6 @@ def execute(args: argparse.Namespace) -> int:
     else:
         print(_summary(args, dets.shape[0], seconds, stats, rounds))
     return 0
-
-
-def _read_circuit(path: Path) -> stim.Circuit:
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not a text file"
-        raise InputError(f"--circuit={str(path)!r} cannot be read: {why}") from exc
-    try:
-        circuit = stim.Circuit(text)
-    except ValueError as exc:  # stim's parse error names the problem; keep it on one line
-        raise InputError(f"--circuit={str(path)!r} is not a stim circuit: "
-                         f"{' '.join(str(exc).split())}") from exc
-    if circuit.num_detectors == 0 or circuit.num_observables == 0:
-        raise InputError(f"--circuit={str(path)!r} has {circuit.num_detectors} detectors and "
-                         f"{circuit.num_observables} observables; decoding needs at least one "
-                         "of each")
-    return circuit
 
 
 def _matching_dem(path: Path, circuit: stim.Circuit) -> stim.DetectorErrorModel:

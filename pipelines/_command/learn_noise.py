@@ -14,10 +14,8 @@ import argparse
 import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
-import stim
 
 from noise import NoiseStructure, NoiseWeights, estimate_noise, save_noise_weights
 from noise.estimate import METHODS
@@ -35,7 +33,14 @@ from pipelines._command.common import (
     task_of,
     torch_device,
 )
-from qec import NOISE_NAMES, InputError, check_fits, estimate_task, sample_detectors
+from qec import (
+    NOISE_NAMES,
+    InputError,
+    check_fits,
+    estimate_task,
+    read_circuit_file,
+    sample_detectors,
+)
 
 DEFAULT_SIMULATE_SHOTS = 1_000_000
 log = logging.getLogger(__name__)
@@ -94,14 +99,6 @@ def _check_args(args: argparse.Namespace) -> None:
                    what=f"--distance {args.distance} --rounds {args.rounds or args.distance}")
 
 
-def _read_circuit(path: Path) -> stim.Circuit:
-    try:
-        return stim.Circuit.from_file(str(path))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--circuit={str(path)!r} is not a readable stim circuit: "
-                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-
-
 def _simulated(args: argparse.Namespace):
     args.noise = args.simulate       # the shared task flags' name for the noise family
     task = task_of(args, args.basis)
@@ -112,7 +109,8 @@ def _simulated(args: argparse.Namespace):
 
 
 def _from_files(args: argparse.Namespace):
-    circuit = _read_circuit(args.circuit)
+    circuit = read_circuit_file(args.circuit, flag="--circuit",
+                                need_observables=args.append_observables)
     bits = circuit.num_detectors + (circuit.num_observables if args.append_observables else 0)
     if args.sample_format == "b8" and bits % 8 == 0:
         log.warning("--samples=%r: a b8 file has no header and %d bits per shot leave no "
