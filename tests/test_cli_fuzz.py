@@ -203,6 +203,11 @@ def _file_cases() -> list[tuple[str, list[str], str]]:
          "--circuit="),
         ("decode-circuit-idle-loop", [*GOOD_DECODE[:2], "{idle_loop}", *GOOD_DECODE[3:]],
          "operations once its REPEAT blocks are multiplied out"),
+        # finding 4: a noiseless circuit's graph has no edges: no decoder can match a defect
+        *[(f"decode-noiseless-{name}", [*GOOD_DECODE[:2], "{noiseless}", *GOOD_DECODE[3:6],
+                                        name, *GOOD_DECODE[7:]], "cannot come from this circuit")
+          for name in ("predecoder+soft-matching", "pymatching", "pymatching-correlated",
+                       "predecoder+pymatching")],
         ("learn-circuit-repeat-1e12", ["learn-noise", "--samples", "{dets}", "--circuit",
                                        "{repeat_1e12}", "--out", "{out}/w.json"], "--circuit="),
         ("learn-circuit-idle-loop", ["learn-noise", "--samples", "{dets}", "--circuit",
@@ -292,6 +297,9 @@ def files(d3_samples) -> dict[str, str]:
     (d / "repeat_1e6.stim").write_text(text.replace("REPEAT 2 {", "REPEAT 1000000 {"))
     (d / "idle_loop.stim").write_text("R 0\nREPEAT 1000000000000 {\n X_ERROR(0.01) 0\n TICK\n}\n"
                                       "M 0\nDETECTOR rec[-1]\nOBSERVABLE_INCLUDE(0) rec[-1]\n")
+    (d / "noiseless.stim").write_text("".join(
+        line for line in text.splitlines(keepends=True)
+        if "ERROR" not in line and "DEPOLARIZE" not in line))
     np.save(d / "x.npy", np.zeros(3))
     np.savez(d / "d5.npz", dets=c5.dets, obs=c5.obs)
     np.savez(d / "full.npz", dets=chunk.dets, obs=chunk.obs)
@@ -301,7 +309,8 @@ def files(d3_samples) -> dict[str, str]:
         "obs_short": "obs_short.b8", "truncated": "truncated.b8", "empty_b8": "empty_b8.b8",
         "dets_d5": "dets_d5.b8", "empty": "empty", "garbage": "garbage", "npy": "x.npy",
         "npz_d5": "d5.npz", "npz_truncated": "trunc.npz", "repeat_1e12": "repeat_1e12.stim",
-        "repeat_1e6": "repeat_1e6.stim", "idle_loop": "idle_loop.stim"}.items()}
+        "repeat_1e6": "repeat_1e6.stim", "idle_loop": "idle_loop.stim",
+        "noiseless": "noiseless.stim"}.items()}
     paths.update(_model_files(d))
     paths.update(_weights_files(d))
     return paths

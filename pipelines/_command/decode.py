@@ -87,8 +87,7 @@ def execute(args: argparse.Namespace) -> int:
     decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit),
                                    model=args.model)
     start = time.perf_counter()
-    predictions = np.concatenate([decoder.decode_batch(dets[i:i + DECODE_CHUNK_SHOTS])
-                                  for i in range(0, dets.shape[0], DECODE_CHUNK_SHOTS)])
+    predictions = _decode_all(decoder, dets, args.dets)
     seconds = time.perf_counter() - start
     write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
                       num_observables=circuit.num_observables)
@@ -110,6 +109,20 @@ def execute(args: argparse.Namespace) -> int:
     else:
         print(_summary(args, dets.shape[0], seconds, stats, rounds))
     return 0
+
+
+def _decode_all(decoder, dets: np.ndarray, path: Path) -> np.ndarray:
+    """Predictions for every shot, chunk by chunk; a shot the decoder refuses (detection
+    events the circuit cannot produce) is reported against --dets, with the shot number in
+    the file (the decoder counts from its chunk's start)."""
+    out = []
+    for start in range(0, dets.shape[0], DECODE_CHUNK_SHOTS):
+        try:
+            out.append(decoder.decode_batch(dets[start:start + DECODE_CHUNK_SHOTS]))
+        except InputError as exc:
+            where = f" (shots counted from {start})" if start else ""
+            raise InputError(f"--dets={str(path)!r}{where}: {exc}") from exc
+    return np.concatenate(out)
 
 
 def _matching_dem(path: Path, circuit: stim.Circuit) -> stim.DetectorErrorModel:
