@@ -208,6 +208,18 @@ def _file_cases() -> list[tuple[str, list[str], str]]:
                                         name, *GOOD_DECODE[7:]], "cannot come from this circuit")
           for name in ("predecoder+soft-matching", "pymatching", "pymatching-correlated",
                        "predecoder+pymatching")],
+        # finding 3: with observables, predictions worse than "no flip" mean a mismatch
+        ("decode-samples-of-another-basis", [*GOOD_DECODE[:4], "{dets_z}", *GOOD_DECODE[5:],
+                                             "--obs", "{obs_z}"],
+         "significantly more than predicting no flip"),
+        ("decode-colour-code-matching", [*GOOD_DECODE[:2], "{colour}", "--dets",
+                                         "{colour_dets}", *GOOD_DECODE[5:], "--obs",
+                                         "{colour_obs}"],
+         "significantly more than predicting no flip"),
+        ("decode-colour-code-predecoder", [*GOOD_DECODE[:2], "{colour}", "--dets",
+                                           "{colour_dets}", "--decoder", "predecoder+pymatching",
+                                           *GOOD_DECODE[7:]],
+         "--decoder='predecoder+pymatching' needs a rotated surface-code memory circuit"),
         ("learn-circuit-repeat-1e12", ["learn-noise", "--samples", "{dets}", "--circuit",
                                        "{repeat_1e12}", "--out", "{out}/w.json"], "--circuit="),
         ("learn-circuit-idle-loop", ["learn-noise", "--samples", "{dets}", "--circuit",
@@ -300,6 +312,7 @@ def files(d3_samples) -> dict[str, str]:
     (d / "noiseless.stim").write_text("".join(
         line for line in text.splitlines(keepends=True)
         if "ERROR" not in line and "DEPOLARIZE" not in line))
+    _other_circuit_files(d)
     np.save(d / "x.npy", np.zeros(3))
     np.savez(d / "d5.npz", dets=c5.dets, obs=c5.obs)
     np.savez(d / "full.npz", dets=chunk.dets, obs=chunk.obs)
@@ -310,10 +323,31 @@ def files(d3_samples) -> dict[str, str]:
         "dets_d5": "dets_d5.b8", "empty": "empty", "garbage": "garbage", "npy": "x.npy",
         "npz_d5": "d5.npz", "npz_truncated": "trunc.npz", "repeat_1e12": "repeat_1e12.stim",
         "repeat_1e6": "repeat_1e6.stim", "idle_loop": "idle_loop.stim",
-        "noiseless": "noiseless.stim"}.items()}
+        "noiseless": "noiseless.stim", "dets_z": "dets_z.b8", "obs_z": "obs_z.b8",
+        "colour": "colour.stim", "colour_dets": "colour_dets.b8",
+        "colour_obs": "colour_obs.b8"}.items()}
     paths.update(_model_files(d))
     paths.update(_weights_files(d))
     return paths
+
+
+def _other_circuit_files(d: Path) -> None:
+    """Samples of the Z-basis twin of the fixture's X-basis circuit (same size), and a
+    colour code, whose matching is worse than predicting no flip (20,000 shots, seeded)."""
+    import stim
+
+    z = Task(distance=3, basis="Z", noise=NoiseModel.uniform(0.01))
+    cz = next(sample_detectors(z.circuit(), shots=2000, seed=1, chunk_shots=2000))
+    write_sample_file(d / "dets_z.b8", format="b8", dets_bit_packed=cz.dets, num_detectors=24)
+    write_sample_file(d / "obs_z.b8", format="b8", obs_bit_packed=cz.obs, num_observables=1)
+    colour = stim.Circuit.generated("color_code:memory_xyz", distance=3, rounds=3,
+                                    after_clifford_depolarization=0.01)
+    (d / "colour.stim").write_text(str(colour))
+    dets, obs = colour.compile_detector_sampler(seed=1).sample(
+        20_000, separate_observables=True, bit_packed=True)
+    write_sample_file(d / "colour_dets.b8", format="b8", dets_bit_packed=dets,
+                      num_detectors=colour.num_detectors)
+    write_sample_file(d / "colour_obs.b8", format="b8", obs_bit_packed=obs, num_observables=1)
 
 
 def _model_files(d: Path) -> dict[str, str]:
