@@ -11,7 +11,12 @@ Examples:
 
 from qec.bits import check_packed, pack_bits, popcount_rows, unpack_bits
 from qec.budget import WorkEstimate, check_fits, estimate_detectors, estimate_task
-from qec.circuit_file import MAX_CIRCUIT_OPERATIONS, flattened_operations, read_circuit_file
+from qec.circuit_file import (
+    MAX_CIRCUIT_OPERATIONS,
+    file_circuit_dem,
+    flattened_operations,
+    read_circuit_file,
+)
 from qec.circuits import Basis, memory_circuit
 from qec.errors import InputError, InputTypeError, RunFailure
 from qec.files import append_text, atomic_path, atomic_write, check_output_dir, check_output_path
@@ -50,12 +55,12 @@ __all__ = [
     "append_text", "atomic_path", "atomic_write", "Basis", "BASIS_X", "BASIS_Z", "BlossomMatcher",
     "BOUNDARY", "check_fits", "check_output_dir", "check_output_path", "check_packed",
     "circuit_dem", "DecodeStats", "DEFAULT_CHUNK_SHOTS", "edge_ids_of_pairs", "estimate_detectors",
-    "estimate_task", "flattened_operations", "format_rate", "Geometry", "InputError",
-    "InputTypeError", "MAX_CIRCUIT_OPERATIONS", "MATCHING_DECODERS", "MatchingDecoder",
-    "MatchingGraph", "mcnemar_exact", "memory_circuit", "NOISE_NAMES", "NoiseModel", "pack_bits",
-    "PairedCounts", "PAULIS_2Q", "per_round", "PerShotWeightMatcher", "popcount_rows",
-    "PROB_FLOOR", "read_circuit_file", "read_sample_file", "RunFailure", "sample_dem",
-    "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS", "SampleChunk",
+    "file_circuit_dem", "estimate_task", "flattened_operations", "format_rate", "Geometry",
+    "InputError", "InputTypeError", "MAX_CIRCUIT_OPERATIONS", "MATCHING_DECODERS",
+    "MatchingDecoder", "MatchingGraph", "mcnemar_exact", "memory_circuit", "NOISE_NAMES",
+    "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q", "per_round", "PerShotWeightMatcher",
+    "popcount_rows", "PROB_FLOOR", "read_circuit_file", "read_sample_file", "RunFailure",
+    "sample_dem", "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS", "SampleChunk",
     "sinter_csv_header", "sinter_rows", "SparseEdgeWeights", "StageStats", "Task", "unpack_bits",
     "us_per_round", "weight_of_prob", "wilson_interval", "WorkEstimate", "write_sample_file",
     "xor_prob",

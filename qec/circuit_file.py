@@ -37,6 +37,7 @@ import stim
 
 from qec.budget import check_fits, estimate_detectors
 from qec.errors import InputError
+from qec.task import circuit_dem
 
 MAX_CIRCUIT_FILE_BYTES = 256 * 2**20
 # A rotated surface-code memory circuit has about 23 gate targets per detector (d = 3..25);
@@ -112,3 +113,17 @@ def flattened_operations(circuit: stim.Circuit) -> int:
         else:
             total += max(1, len(item.targets_copy()))
     return total
+
+
+def file_circuit_dem(circuit: stim.Circuit, *, flag: str, path: str | Path
+                     ) -> stim.DetectorErrorModel:
+    """The graphlike-decomposed DEM of a circuit read from a file (:func:`qec.circuit_dem`),
+    refused with one message naming ``flag`` and ``path`` when stim cannot decompose its
+    errors into edges (e.g. a colour code's three-detector errors): what every subcommand
+    that builds a matching graph from a user's circuit (decode, learn-noise) says."""
+    try:
+        return circuit_dem(circuit)
+    except ValueError as exc:  # an error with 3+ detection events that is not graphlike
+        raise InputError(f"{flag}={str(path)!r}: no matching graph: stim cannot decompose its "
+                         f"errors into edges ({' '.join(str(exc).split()[:12])}...); matching "
+                         "needs errors with at most two detection events each") from exc

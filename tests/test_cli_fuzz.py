@@ -251,6 +251,33 @@ def _file_cases() -> list[tuple[str, list[str], str]]:
     for name, text in models.items():
         out.append((f"run-{name}", [*GOOD_RUN[:-2], "--decoder", "predecoder+soft-matching",
                                     "--model", f"{{{name}}}"], text))
+    # finding 3 / 8: probabilities outside (0, 1/2) and malformed mechanisms are refused
+    corrupt = {"weights_null": "edge_prob[3]=null must be a probability in (0, 0.5)",
+               "weights_nan": "edge_prob[0]=null must be a probability in (0, 0.5)",
+               "weights_negative": "edge_prob[3]=-0.01 must be a probability in (0, 0.5)",
+               "weights_half": "pair_prob[3]=0.5 must be a probability in (0, 0.5)",
+               "weights_1_5": "mechanism_prob[3]=1.5 must be a probability in (0, 0.5)",
+               "weights_mech_syntax": "mechanisms[2]='D0 Q7 ^' is not a list of DEM targets",
+               "weights_mech_range": "mechanisms[2]='D0 D999' names a detector",
+               "weights_mech_swapped": "mechanisms are not those of the task"}
+    for name, text in corrupt.items():
+        out.append((f"run-{name}", [*GOOD_RUN[:-2], "--decoder", "pymatching-correlated",
+                                    "--weights", f"{{{name}}}"], text))
+    for name, text in {"samples_ones": "detector 0 fires in 100.0% of 3000 shots",
+                       "samples_random": "odd in at least half"}.items():
+        out.append((f"learn-{name}", ["learn-noise", "--samples", f"{{{name}}}", "--circuit",
+                                      "{circuit}", "--out", "{out}/w.json"],
+                    "these are not detection events of this circuit"))
+        del text
+    out += [("learn-circuit-noiseless", ["learn-noise", "--samples", "{dets}", "--circuit",
+                                         "{noiseless}", "--out", "{out}/w.json"],
+             "--circuit='"),
+            ("learn-circuit-not-decomposable", ["learn-noise", "--samples", "{dets}",
+                                                "--circuit", "{colour5}", "--out",
+                                                "{out}/w.json"], "no matching graph"),
+            ("decode-circuit-not-decomposable", [*GOOD_DECODE[:2], "{colour5}", "--dets",
+                                                 "{colour5_dets}", *GOOD_DECODE[5:]],
+             "no matching graph")]
     for name in ("weights_x", "weights_garbage", "weights_fields", "empty"):
         text = {"weights_x": "was learned for structure", "empty": "is not JSON",
                 "weights_garbage": "is not JSON", "weights_fields": "malformed field"}[name]
@@ -313,6 +340,9 @@ def files(d3_samples) -> dict[str, str]:
         line for line in text.splitlines(keepends=True)
         if "ERROR" not in line and "DEPOLARIZE" not in line))
     _other_circuit_files(d)
+    np.full((3000, 3), 255, dtype=np.uint8).tofile(d / "samples_ones.b8")
+    np.random.default_rng(1).integers(0, 256, (3000, 3), dtype=np.uint8).tofile(
+        d / "samples_random.b8")
     np.save(d / "x.npy", np.zeros(3))
     np.savez(d / "d5.npz", dets=c5.dets, obs=c5.obs)
     np.savez(d / "full.npz", dets=chunk.dets, obs=chunk.obs)
@@ -325,7 +355,9 @@ def files(d3_samples) -> dict[str, str]:
         "repeat_1e6": "repeat_1e6.stim", "idle_loop": "idle_loop.stim",
         "noiseless": "noiseless.stim", "dets_z": "dets_z.b8", "obs_z": "obs_z.b8",
         "colour": "colour.stim", "colour_dets": "colour_dets.b8",
-        "colour_obs": "colour_obs.b8"}.items()}
+        "colour_obs": "colour_obs.b8", "colour5": "colour5.stim",
+        "colour5_dets": "colour5_dets.b8",
+        "samples_ones": "samples_ones.b8", "samples_random": "samples_random.b8"}.items()}
     paths.update(_model_files(d))
     paths.update(_weights_files(d))
     return paths
@@ -343,6 +375,9 @@ def _other_circuit_files(d: Path) -> None:
     colour = stim.Circuit.generated("color_code:memory_xyz", distance=3, rounds=3,
                                     after_clifford_depolarization=0.01)
     (d / "colour.stim").write_text(str(colour))
+    (d / "colour5.stim").write_text(str(stim.Circuit.generated(   # 3-detector errors
+        "color_code:memory_xyz", distance=5, rounds=5, after_clifford_depolarization=0.003)))
+    (d / "colour5_dets.b8").write_bytes(bytes(6 * 10))     # 10 shots of its 45 detectors
     dets, obs = colour.compile_detector_sampler(seed=1).sample(
         20_000, separate_observables=True, bit_packed=True)
     write_sample_file(d / "colour_dets.b8", format="b8", dets_bit_packed=dets,
@@ -380,10 +415,24 @@ def _weights_files(d: Path) -> dict[str, str]:
     assert main(["learn-noise", "--simulate", "uniform", "--distance", "3", "--p", "0.01",
                  "--shots", "2000", "--basis", "X", "--out", str(d / "wx.json")]) == 0
     obj = json.loads((d / "wx.json").read_text())
+    made = {"weights_x": str(d / "wx.json"), "weights_garbage": str(d / "garbage"),
+            "weights_fields": str(d / "wfields.json")}
+    edits = {"weights_null": ("edge_prob", 3, None), "weights_negative": ("edge_prob", 3, -0.01),
+             "weights_half": ("pair_prob", 3, 0.5), "weights_1_5": ("mechanism_prob", 3, 1.5),
+             "weights_mech_syntax": ("mechanisms", 2, "D0 Q7 ^"),
+             "weights_mech_range": ("mechanisms", 2, "D0 D999"),
+             "weights_mech_swapped": ("mechanisms", 2, obj["mechanisms"][3])}
+    for name, (field, index, value) in edits.items():
+        broken = json.loads(json.dumps(obj))
+        broken[field][index] = value
+        (d / f"{name}.json").write_text(json.dumps(broken))
+        made[name] = str(d / f"{name}.json")
+    text = json.dumps(obj)
+    (d / "weights_nan.json").write_text(text.replace(str(obj["edge_prob"][0]), "NaN", 1))
+    made["weights_nan"] = str(d / "weights_nan.json")
     obj["edges"] = "oops"
     (d / "wfields.json").write_text(json.dumps(obj))
-    return {"weights_x": str(d / "wx.json"), "weights_garbage": str(d / "garbage"),
-            "weights_fields": str(d / "wfields.json")}
+    return made
 
 
 @pytest.mark.parametrize("name,argv,text", CASES, ids=[c[0] for c in CASES])

@@ -35,7 +35,7 @@ from qec import (
     DecodeStats,
     Geometry,
     InputError,
-    circuit_dem,
+    file_circuit_dem,
     format_rate,
     mcnemar_exact,
     popcount_rows,
@@ -90,8 +90,8 @@ def execute(args: argparse.Namespace) -> int:
     circuit = read_circuit_file(args.circuit, flag="--circuit")
     dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args, circuit)
-    decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit),
-                                   model=args.model)
+    dem = file_circuit_dem(circuit, flag="--circuit", path=args.circuit)
+    decoder = make_decoder_for_dem(args.decoder, dem, model=args.model)
     start = time.perf_counter()
     predictions = _decode_all(decoder, dets, args.dets)
     seconds = time.perf_counter() - start
@@ -158,14 +158,6 @@ def _decode_all(decoder, dets: np.ndarray, path: Path) -> np.ndarray:
             where = f" (shots counted from {start})" if start else ""
             raise InputError(f"--dets={str(path)!r}{where}: {exc}") from exc
     return np.concatenate(out)
-
-
-def _matching_dem(path: Path, circuit: stim.Circuit) -> stim.DetectorErrorModel:
-    try:
-        return circuit_dem(circuit)
-    except ValueError as exc:  # e.g. an error with 3+ detection events that is not graphlike
-        raise InputError(f"--circuit={str(path)!r}: no matching graph: "
-                         f"{str(exc).splitlines()[0]}") from exc
 
 
 def _read_inputs(args: argparse.Namespace, circuit: stim.Circuit

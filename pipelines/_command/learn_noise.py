@@ -17,7 +17,13 @@ import time
 
 import numpy as np
 
-from noise import NoiseStructure, NoiseWeights, estimate_noise, save_noise_weights
+from noise import (
+    NoiseStructure,
+    NoiseWeights,
+    count_parities,
+    estimate_from_counts,
+    save_noise_weights,
+)
 from noise.estimate import METHODS
 from noise.samples_file import SAMPLE_FORMATS, read_detector_chunks
 from pipelines._command.common import (
@@ -38,6 +44,7 @@ from qec import (
     InputError,
     check_fits,
     estimate_task,
+    file_circuit_dem,
     read_circuit_file,
     sample_detectors,
 )
@@ -117,7 +124,15 @@ def _from_files(args: argparse.Namespace):
                     "padding to check, so nothing verifies that it was sampled from --circuit "
                     "(a file of another circuit whose size fits would be read as garbage)",
                     str(args.samples), bits)
-    structure = NoiseStructure.from_circuit(circuit)
+    dem = file_circuit_dem(circuit, flag="--circuit", path=args.circuit)
+    if dem.num_errors == 0:
+        raise InputError(f"--circuit={str(args.circuit)!r} has no error mechanisms (a noiseless "
+                         "circuit); learn-noise reads which errors exist from the circuit's "
+                         "noise: give the noisy circuit (any probabilities)")
+    try:
+        structure = NoiseStructure.from_dem(dem)
+    except InputError as exc:   # e.g. an edge that flips different observables in two errors
+        raise InputError(f"--circuit={str(args.circuit)!r}: {exc}") from exc
     chunks = read_detector_chunks(
         args.samples, num_detectors=circuit.num_detectors,
         num_observables=circuit.num_observables if args.append_observables else 0,
@@ -151,8 +166,12 @@ def execute(args: argparse.Namespace) -> int:
     structure, chunks, source = _simulated(args) if args.simulate else _from_files(args)
     t0 = time.perf_counter()
     backend, device = _backend(args.backend, args.device)
-    est = estimate_noise(chunks, structure=structure, method=args.method,
-                         backend=backend, device=device)
+    counts = count_parities(chunks, structure=structure, backend=backend, device=device)
+    try:
+        est = estimate_from_counts(counts, structure=structure, method=args.method)
+    except InputError as exc:   # too few shots, or statistics no independent errors give
+        where = f"--samples={str(args.samples)!r}" if args.samples else "--simulate"
+        raise InputError(f"{where}: {exc}") from exc
     seconds = time.perf_counter() - t0
     weights = NoiseWeights.from_estimate(est, source={**source, "seconds": seconds})
     save_noise_weights(weights, args.out)
