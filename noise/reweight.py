@@ -46,7 +46,8 @@ def clamp_probabilities(
                     "extreme %.3g): estimator noise on small probabilities, edges of "
                     "detectors that never fired, or the two-point formula's hyperedge bias "
                     "(statistics no independent errors give are refused before this)", count,
-                    prob.size, what, p_min, 0.5 - eps, int(nan.sum()), int(low.sum()), int(high.sum()), worst)
+                    prob.size, what, p_min, 0.5 - eps, int(nan.sum()), int(low.sum()),
+                    int(high.sum()), worst)
     return np.clip(np.where(nan, p_min, prob), p_min, 0.5 - eps)
 
 
