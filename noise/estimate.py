@@ -121,13 +121,76 @@ def estimate_from_counts(
     if counts.subsets != structure.subsets:
         raise InputError("counts were taken over another structure's subsets")
     mean = counts.mean()
+    check_parity_rates(mean, subsets=counts.subsets, shots=counts.shots)
     _warn_silent_detectors(mean[:structure.num_detectors])
     pairs = pairwise_edge_prob(mean, structure)
     if method == "pairwise":
-        return NoiseEstimate(structure, method, counts.shots, pairs, pair_prob=pairs)
-    mech = mechanism_prob(mean, structure)
-    theta_edge = structure.graph.error_matrix().T @ _theta(mech)
-    return NoiseEstimate(structure, method, counts.shots, _prob(theta_edge), mech, pairs)
+        est = NoiseEstimate(structure, method, counts.shots, pairs, pair_prob=pairs)
+    else:
+        mech = mechanism_prob(mean, structure)
+        theta_edge = structure.graph.error_matrix().T @ _theta(mech)
+        est = NoiseEstimate(structure, method, counts.shots, _prob(theta_edge), mech, pairs)
+    check_estimate(est)
+    return est
+
+
+def check_parity_rates(rates: np.ndarray, *, subsets: tuple[tuple[int, ...], ...],
+                       shots: int) -> None:
+    """Refuse parity rates that independent errors cannot produce: the parity of any set of
+    detectors is the XOR of independent mechanisms of probability < 1/2, so it is odd in
+    fewer than half of the shots. All-ones files, random bits and raw measurement records
+    fail this; the estimators would turn them into probabilities like -5e31.
+
+    Examples:
+        >>> check_parity_rates(np.array([0.02, 0.1, 0.11]), subsets=((0,), (1,), (0, 1)),
+        ...                    shots=1000)
+        >>> try:
+        ...     check_parity_rates(np.array([0.4, 0.3, 0.5]), subsets=((0,), (1,), (0, 1)),
+        ...                        shots=1000)
+        ... except InputError as exc:
+        ...     print(str(exc).split(" shots")[0])
+        the parity of detectors (0, 1) is odd in 50.0% of 1000
+    """
+    bad = np.flatnonzero(np.asarray(rates) >= 0.5)
+    if bad.size:
+        k = int(bad[np.argmax(rates[bad])])
+        what = (f"detector {subsets[k][0]} fires" if len(subsets[k]) == 1 else
+                f"the parity of detectors {subsets[k]} is odd")
+        raise InputError(f"{what} in {rates[k]:.1%} of {shots} shots ({bad.size} of "
+                         f"{len(rates)} detector sets odd in at least half); under independent "
+                         "errors every detector and every parity of detectors is odd in fewer "
+                         "than half of the shots: these are not detection events of this "
+                         "circuit (all ones, random bits, or measurement outcomes instead of "
+                         "detection events?)")
+
+
+def estimator_tolerance(shots: int) -> float:
+    """How far outside [0, 1/2] sampling noise alone can push a raw estimate from ``shots``
+    shots: 10 / sqrt(shots). Measured worst cases on uniform noise (d = 3, 5; p = 0.001-0.02;
+    10^3-10^5 shots; both methods): -2.24 / sqrt(shots) at p = 0.02, about 13 standard
+    errors below this bound; anything beyond it is not noise but impossible statistics."""
+    return 10.0 / np.sqrt(shots)
+
+
+def check_estimate(est: NoiseEstimate) -> None:
+    """Refuse a 'mechanisms' estimate no set of independent errors explains: a finite
+    probability more than :func:`estimator_tolerance` below 0 or above 1/2. NaN stays (an
+    edge of a detector that never fired is undefined, and is clamped to p_min like small
+    negative noise). The two-point ('pairwise') estimates are not checked: hyperedges bias
+    them (docs/design.md section 6), so an out-of-range value there is the formula's bias on
+    valid samples, and is clamped."""
+    if est.method != "mechanisms":
+        return
+    tol = estimator_tolerance(est.shots)
+    for name, prob in {"edge": est.edge_prob, "mechanism": est.mechanism_prob}.items():
+        bad = np.flatnonzero(np.isfinite(prob) & ((prob < -tol) | (prob > 0.5 + tol)))
+        if bad.size:
+            k = int(bad[np.argmax(np.abs(prob[bad] - 0.25))])
+            raise InputError(f"the samples give {name} probability [{k}] = {prob[k]:.3g} "
+                             f"({bad.size} of {prob.size} outside [-{tol:.2g}, "
+                             f"{0.5 + tol:.2g}], the range sampling noise of {est.shots} shots "
+                             "allows): no set of independent errors has these statistics; "
+                             "were the samples taken from this circuit?")
 
 
 def estimate_noise(

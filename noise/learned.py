@@ -37,7 +37,7 @@ from qec import (
     MatchingGraph,
     NoiseModel,
     Task,
-    atomic_path,
+    atomic_write,
     sample_detectors,
     unpack_bits,
 )
@@ -288,11 +288,10 @@ def predict_noise(result_state: dict, config: LearnedConfig, chunks, geometry: G
 
 def save_result(result: LearnedTrainResult, path) -> None:
     """safetensors (never pickle), float16 weights, configs in the metadata."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    with atomic_path(path) as tmp:
-        save_file({k: v.half().contiguous() for k, v in result.state.items()}, str(tmp),
-                  metadata=result.metadata())
+    atomic_write(path, save({k: v.half().contiguous() for k, v in result.state.items()},
+                            metadata=result.metadata()))
 
 
 def load_result(path) -> tuple[dict, LearnedConfig]:

@@ -43,9 +43,11 @@ def clamp_probabilities(
         worst = prob[~nan][np.argmax(np.abs(prob[~nan] - 0.25))] if (~nan).any() else np.nan
         count = int(nan.sum() + low.sum() + high.sum())
         log.warning("clamped %d of %d %s to [%g, %g] (%d undefined, %d low, %d high; most "
-                    "extreme %.3g): sampling noise on small probabilities, too few shots or "
-                    "a model mismatch", count, prob.size, what, p_min, 0.5 - eps,
-                    int(nan.sum()), int(low.sum()), int(high.sum()), worst)
+                    "extreme %.3g): estimator noise on small probabilities, edges of "
+                    "detectors that never fired, or the two-point formula's hyperedge bias "
+                    "(statistics no independent errors give are refused before this)", count,
+                    prob.size, what, p_min, 0.5 - eps, int(nan.sum()), int(low.sum()),
+                    int(high.sum()), worst)
     return np.clip(np.where(nan, p_min, prob), p_min, 0.5 - eps)
 
 

@@ -7,11 +7,18 @@ JSON object (add fields, never rename)::
      "num_detectors": 120, "num_observables": 1,
      "structure_fingerprint": "...",          # DEM targets without probabilities
      "edges": [[a, b, obs_mask], ...],        # b = -1: boundary edge
-     "edge_prob": [...],                      # raw estimates (clamped when a DEM is built)
+     "edge_prob": [...],                      # probabilities in (0, 1/2), see below
      "pair_prob": [...],                      # two-point edges: the uncorrelated matcher's
      "mechanisms": ["D0 D1 ^ D5 D7", ...],    # 'mechanisms' method only: decomposed DEM
      "mechanism_prob": [...],
      "source": {...}}                         # how the samples were obtained
+
+Every probability in the file is a number in (0, 1/2): ``learn-noise`` clamps its raw
+estimates to [p_min, 1/2 - eps] before writing (what remains to clamp once
+:func:`noise.estimate.check_estimate` has refused impossible statistics: estimator noise on
+small probabilities, undefined edges of detectors that never fired, the two-point formula's
+hyperedge bias), and a file holding null, NaN, a negative number or anything >= 1/2 is
+refused when read: it was not written by ``learn-noise`` from valid samples.
 """
 
 from __future__ import annotations
@@ -68,6 +75,10 @@ class NoiseWeights:
         if (self.mechanisms is None) != (self.mechanism_prob is None) or (
                 self.mechanisms is not None and len(self.mechanisms) != len(self.mechanism_prob)):
             raise InputError("mechanisms and mechanism_prob must both be given, equally long")
+        for name in ("edge_prob", "pair_prob", "mechanism_prob"):
+            _check_probabilities(name, getattr(self, name))
+        if self.mechanisms is not None:
+            _check_mechanisms(self.mechanisms, self.num_detectors, self.num_observables)
 
     @classmethod
     def from_estimate(cls, est: NoiseEstimate, *, source: dict | None = None) -> NoiseWeights:
@@ -75,11 +86,15 @@ class NoiseWeights:
         edges = np.column_stack([g.edge_dets, g.edge_obs]).astype(np.int64)
         mechanisms = None
         if est.mechanism_prob is not None:
-            mechanisms = tuple(" ".join(str(t) for t in inst.targets_copy())
-                               for inst in est.structure.dem.flattened() if inst.type == "error")
+            mechanisms = _mechanism_targets(est.structure)
+        def clamped(prob, what):
+            return None if prob is None else clamp_probabilities(prob, what=what)
+
         return cls(est.method, est.shots, g.num_detectors, g.num_observables,
-                   est.structure.fingerprint, edges, np.asarray(est.edge_prob, dtype=float),
-                   mechanisms, est.mechanism_prob, dict(source or {}), est.pair_prob)
+                   est.structure.fingerprint, edges,
+                   clamped(est.edge_prob, "edge probabilities"),
+                   mechanisms, clamped(est.mechanism_prob, "mechanism probabilities"),
+                   dict(source or {}), clamped(est.pair_prob, "pairwise edge probabilities"))
 
     def check_matches(self, structure, *, what: str) -> None:
         """Refuse a file learned for another circuit: its structure fingerprint, detector and
@@ -96,6 +111,9 @@ class NoiseWeights:
                              f"{self.structure_fingerprint}, but {what} has structure "
                              f"{structure.fingerprint} (another basis, layout or noise "
                              "structure); learn weights for this task")
+        if self.mechanisms is not None and self.mechanisms != _mechanism_targets(structure):
+            raise InputError(f"the weights file's mechanisms are not those of {what}, although "
+                             "the fingerprints agree: it was edited or corrupted")
         ours = set(map(tuple, np.column_stack([graph.edge_dets, graph.edge_obs]).tolist()))
         if set(map(tuple, self.edges.tolist())) != ours:
             raise InputError(f"the weights file's edges (and observable masks) are not those "
@@ -149,6 +167,8 @@ class NoiseWeights:
                        None if mech is None else _array(obj["mechanism_prob"]),
                        dict(obj.get("source", {})),
                        None if obj.get("pair_prob") is None else _array(obj["pair_prob"]))
+        except InputError:   # a field of the right kind with a value the file may not hold
+            raise
         except KeyError as exc:
             raise InputError(f"weights file lacks field {exc.args[0]!r}") from exc
         except (TypeError, ValueError) as exc:   # a field of the wrong kind or shape
@@ -174,6 +194,44 @@ def load_noise_weights(path: str | Path) -> NoiseWeights:
         return NoiseWeights.from_json(obj)
     except InputError as exc:
         raise InputError(f"weights file {str(path)!r}: {exc}") from exc
+
+
+def _mechanism_targets(structure) -> tuple[str, ...]:
+    """Each error instruction's targets as text ("D0 D1 ^ D5 L0"), in the DEM's order."""
+    return tuple(" ".join(str(t) for t in inst.targets_copy())
+                 for inst in structure.dem.flattened() if inst.type == "error")
+
+
+def _check_probabilities(name: str, prob: np.ndarray | None) -> None:
+    if prob is None:
+        return
+    bad = np.flatnonzero(~((prob > 0) & (prob < 0.5)))
+    if bad.size:
+        k = int(bad[0])
+        value = "null" if np.isnan(prob[k]) else repr(float(prob[k]))
+        raise InputError(f"{name}[{k}]={value} must be a probability in (0, 0.5) ({bad.size} of "
+                         f"{prob.size} are not); learn-noise writes only such values")
+
+
+def _check_mechanisms(mechanisms: tuple[str, ...], num_detectors: int,
+                      num_observables: int) -> None:
+    """Each mechanism must be stim DEM targets ("D0 D1 ^ D5 L0") within the file's counts."""
+    try:   # all at once first (fast); one by one only to name the first bad one
+        whole = stim.DetectorErrorModel("".join(f"error(0.1) {t}\n" for t in mechanisms))
+        if whole.num_detectors <= num_detectors and whole.num_observables <= num_observables:
+            return
+    except (ValueError, TypeError):   # not DEM target syntax somewhere: find it below
+        pass
+    for k, text in enumerate(mechanisms):
+        try:
+            dem = stim.DetectorErrorModel(f"error(0.1) {text}")
+        except (ValueError, TypeError) as exc:   # not DEM target syntax
+            raise InputError(f"mechanisms[{k}]={text!r} is not a list of DEM targets like "
+                             f"'D0 D1 ^ D5 L0' ({' '.join(str(exc).split()[:10])})") from exc
+        if dem.num_detectors > num_detectors or dem.num_observables > num_observables:
+            raise InputError(f"mechanisms[{k}]={text!r} names a detector or observable beyond "
+                             f"num_detectors={num_detectors}, "
+                             f"num_observables={num_observables}")
 
 
 def _floats(values: np.ndarray) -> list:

@@ -308,25 +308,114 @@ def save_checkpoint(path: str | Path, result: TrainResult, opt: torch.optim.Opti
                  training=result.training_record(), extra_tensors=tensors, extra_metadata=extra)
 
 
+CHECKED_CONFIG_KEYS = ("preset", "noise", "batch", "steps_per_draw", "seed", "p_min", "p_max",
+                       "num_p", "init_path")
+ADAMW_STATE_KEYS = frozenset({"step", "exp_avg", "exp_avg_sq"})
+
+
+def check_checkpoint(path: str | Path, config: TrainConfig) -> None:
+    """Refuse (InputError naming ``path``) a checkpoint that ``train(config, resume=path)``
+    could not resume from: its training config, step, model and AdamW tensors are checked
+    against ``config``. What ``qecpipe train --resume`` calls before it starts anything."""
+    net = PreDecoderNet(config.model)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    _read_checkpoint(path, net, opt, config)
+
+
 def _load_checkpoint(path: str | Path, net: torch.nn.Module, opt: torch.optim.Optimizer,
                      config: TrainConfig) -> tuple[int, int, float]:
+    """Load a checkpoint into ``net`` and ``opt``, its every part checked against ``config``
+    first (nothing is loaded from a checkpoint that fails a check); returns (step,
+    shots_seen, seconds)."""
+    model, state, progress = _read_checkpoint(path, net, opt, config)
+    net.load_state_dict(model)
+    full = opt.state_dict()
+    full["state"] = {idx: {k: v.to(config.device) for k, v in s.items()}
+                     for idx, s in state.items() if s}
+    opt.load_state_dict(full)
+    return progress
+
+
+def _read_checkpoint(path: str | Path, net: torch.nn.Module, opt: torch.optim.Optimizer,
+                     config: TrainConfig) -> tuple[dict, dict, tuple[int, int, float]]:
+    """The checkpoint's model tensors, AdamW state per parameter index and (step,
+    shots_seen, seconds), every part checked against ``net``, ``opt`` and ``config``."""
+    where = f"resume={str(path)!r}"
     tensors, meta = read_file(path)
     ckpt = meta.get("checkpoint")
     if ckpt is None:
-        raise InputError(f"resume={str(path)!r} is a weights file without optimizer state")
-    saved = ckpt["train_config"]
-    for key in ("preset", "noise", "batch", "steps_per_draw", "seed", "p_min", "p_max", "num_p",
-                "init_path"):
-        if saved.get(key, "uniform" if key == "noise" else None) != getattr(config, key):
-            raise InputError(f"resume={str(path)!r} was trained with {key}={saved[key]!r}; "
+        raise InputError(f"{where} is a weights file without optimizer state")
+    step, shots_seen, seconds = _checked_progress(ckpt, config, where)
+    model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    _check_shapes(model, {k: tuple(v.shape) for k, v in net.state_dict().items()},
+                  f"{where}: model tensor")
+    params = opt.state_dict()["param_groups"][0]["params"]
+    shapes = [tuple(p.shape) for p in net.parameters()]
+    state = {idx: _adamw_state(tensors, idx, shape, where) for idx, shape in zip(params, shapes)}
+    if step > 0 and not all(state.values()) or any(state.values()) and not all(state.values()):
+        missing = [idx for idx, v in state.items() if not v]
+        raise InputError(f"{where} lacks the optimizer state of parameters {missing[:5]} "
+                         f"at step={step}: a partial or edited checkpoint")
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise InputError(f"{where}: tensor {bad[0]!r} holds NaN or infinity")
+    return model, state, (step, shots_seen, seconds)
+
+
+def _checked_progress(ckpt, config: TrainConfig, where: str) -> tuple[int, int, float]:
+    """The checkpoint's (step, shots_seen, seconds), and its training config's checked keys,
+    validated against ``config``."""
+    saved = ckpt.get("train_config") if isinstance(ckpt, dict) else None
+    if not isinstance(saved, dict):
+        raise InputError(f"{where}: its checkpoint metadata lacks a train_config object")
+    for key in CHECKED_CONFIG_KEYS:
+        if key not in saved and key not in ("noise", "init_path"):   # added later: defaults
+            raise InputError(f"{where}: its train_config lacks {key!r}")
+        value = saved.get(key, "uniform" if key == "noise" else None)
+        if isinstance(value, list):
+            value = tuple(value)
+        if value != getattr(config, key):
+            raise InputError(f"{where} was trained with {key}={value!r}; "
                              f"this run has {key}={getattr(config, key)!r}")
-    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state = opt.state_dict()
-    for idx in state["param_groups"][0]["params"]:
-        keys = [k for k in tensors if k.startswith(f"optim.{idx}.")]
-        state["state"][idx] = {k.split(".", 2)[2]: tensors[k].to(config.device) for k in keys}
-    opt.load_state_dict(state)
-    return int(ckpt["step"]), int(ckpt["shots_seen"]), float(ckpt["seconds"])
+    step, shots, seconds = (ckpt.get(k) for k in ("step", "shots_seen", "seconds"))
+    if type(step) is not int or not 0 <= step <= config.steps:
+        raise InputError(f"{where}: step={step!r} must be an integer in [0, {config.steps}] "
+                         "(--steps of this run)")
+    if type(shots) is not int or shots != step * config.batch:
+        raise InputError(f"{where}: shots_seen={shots!r} must be step * batch = "
+                         f"{step * config.batch}")
+    if not isinstance(seconds, (int, float)) or not 0 <= seconds < float("inf"):
+        raise InputError(f"{where}: seconds={seconds!r} must be a finite number >= 0")
+    return step, shots, float(seconds)
+
+
+def _check_shapes(got: dict, want: dict, what: str) -> None:
+    for key in sorted(set(got) | set(want)):
+        if key not in got or key not in want:
+            side = "is missing" if key not in got else "is not part of this model"
+            raise InputError(f"{what} {key!r} {side} (the checkpoint's model is not "
+                             f"--preset's)")
+        if tuple(got[key].shape) != want[key]:
+            raise InputError(f"{what} {key!r} has shape {tuple(got[key].shape)}; this model's "
+                             f"is {want[key]}")
+
+
+def _adamw_state(tensors: dict, idx: int, shape: tuple, where: str) -> dict:
+    """Parameter ``idx``'s AdamW state in the checkpoint (empty if it has none), checked."""
+    prefix = f"optim.{idx}."
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    if not state:
+        return {}
+    if set(state) != ADAMW_STATE_KEYS:
+        raise InputError(f"{where}: the optimizer state of parameter {idx} holds "
+                         f"{sorted(state)}; AdamW's is {sorted(ADAMW_STATE_KEYS)}")
+    for key in ("exp_avg", "exp_avg_sq"):
+        if tuple(state[key].shape) != shape:
+            raise InputError(f"{where}: optimizer tensor optim.{idx}.{key} has shape "
+                             f"{tuple(state[key].shape)}; its parameter's is {shape}")
+    if state["step"].numel() != 1:
+        raise InputError(f"{where}: optimizer tensor optim.{idx}.step must be one number")
+    return state
 
 
 def read_log(path: str | Path) -> list[dict]:

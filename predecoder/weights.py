@@ -29,7 +29,7 @@ import torch
 
 from predecoder.inference import CommitPolicy
 from predecoder.model import PRESETS, ModelConfig, PreDecoderNet
-from qec import InputError, atomic_path
+from qec import InputError, atomic_write
 
 FORMAT = "qecpipe-predecoder/1"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -98,8 +98,10 @@ def save_weights(path: str | Path, net: torch.nn.Module, *, preset: str | None =
                  soft_cap: float | None = None, training: dict | None = None,
                  extra_tensors: dict[str, torch.Tensor] | None = None,
                  extra_metadata: dict | None = None, calibrated: bool = True) -> None:
-    """Write ``net``'s weights (``model.*``) and metadata as one safetensors file."""
-    from safetensors.torch import save_file
+    """Write ``net``'s weights (``model.*``) and metadata as one safetensors file, through
+    qecpipe's one atomic writer (a full disk or a file-size limit is an ``OSError`` naming
+    the file, and the previous file survives)."""
+    from safetensors.torch import save
 
     meta = weights_metadata(net, preset=preset, threshold=threshold, rule=rule,
                             soft_cap=soft_cap, training=training, calibrated=calibrated)
@@ -108,8 +110,7 @@ def save_weights(path: str | Path, net: torch.nn.Module, *, preset: str | None =
                for k, v in net.state_dict().items()}
     tensors.update(extra_tensors or {})
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"qecpipe": json.dumps(meta, sort_keys=True)})
+    atomic_write(path, save(tensors, metadata={"qecpipe": json.dumps(meta, sort_keys=True)}))
 
 
 def read_header(path: str | Path) -> tuple[dict, dict[str, tuple[int, ...]]]:

@@ -11,6 +11,12 @@ Examples:
 
 from qec.bits import check_packed, pack_bits, popcount_rows, unpack_bits
 from qec.budget import WorkEstimate, check_fits, estimate_detectors, estimate_task
+from qec.circuit_file import (
+    MAX_CIRCUIT_OPERATIONS,
+    file_circuit_dem,
+    flattened_operations,
+    read_circuit_file,
+)
 from qec.circuits import Basis, memory_circuit
 from qec.errors import InputError, InputTypeError, RunFailure
 from qec.files import (
@@ -56,15 +62,16 @@ from qec.task import Task, circuit_dem
 __all__ = [
     "append_text", "atomic_path", "atomic_write", "Basis", "BASIS_X", "BASIS_Z", "BlossomMatcher",
     "BOUNDARY", "check_fits", "check_output_dir", "check_output_path", "check_packed",
-    "circuit_dem", "DecodeStats", "DEFAULT_CHUNK_SHOTS", "edge_ids_of_pairs",
-    "estimate_detectors", "estimate_task", "file_sha256", "format_rate", "Geometry", "InputError",
-    "InputTypeError", "MATCHING_DECODERS", "MatchingDecoder", "MatchingGraph", "mcnemar_exact",
-    "memory_circuit", "NOISE_NAMES", "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q",
-    "per_round", "PerShotWeightMatcher", "popcount_rows", "PROB_FLOOR", "read_sample_file",
-    "RunFailure", "sample_dem", "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS",
-    "SampleChunk", "sinter_csv_header", "sinter_rows", "SparseEdgeWeights", "StageStats", "Task",
-    "unpack_bits", "update_text", "us_per_round", "weight_of_prob", "wilson_interval",
-    "WorkEstimate", "write_sample_file", "xor_prob",
+    "circuit_dem", "DecodeStats", "DEFAULT_CHUNK_SHOTS", "edge_ids_of_pairs", "estimate_detectors",
+    "estimate_task", "file_circuit_dem", "file_sha256", "flattened_operations", "format_rate",
+    "Geometry", "InputError", "InputTypeError", "MATCHING_DECODERS", "MatchingDecoder",
+    "MatchingGraph", "MAX_CIRCUIT_OPERATIONS", "mcnemar_exact", "memory_circuit", "NOISE_NAMES",
+    "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q", "per_round", "PerShotWeightMatcher",
+    "popcount_rows", "PROB_FLOOR", "read_circuit_file", "read_sample_file", "RunFailure",
+    "sample_dem", "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS", "SampleChunk",
+    "sinter_csv_header", "sinter_rows", "SparseEdgeWeights", "StageStats", "Task", "unpack_bits",
+    "update_text", "us_per_round", "weight_of_prob", "wilson_interval", "WorkEstimate",
+    "write_sample_file", "xor_prob",
 ]
 
 

@@ -34,6 +34,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import signal
 import stat
 import tempfile
 import threading
@@ -95,7 +96,35 @@ def check_output_dir(path: str | Path, *, flag: str) -> Path:
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` for a writer that wants a file name; renamed over
-    ``path`` (after an fsync) when the block succeeds, removed when it fails."""
+    ``path`` (after an fsync) when the block succeeds, removed when it fails or the process
+    is asked to stop (Ctrl-C, or SIGTERM: see :func:`_sigterm_raises`)."""
+    with _sigterm_raises(), _atomic_path(path) as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the block runs, SIGTERM raises ``SystemExit(143)`` (the shell's code for it)
+    instead of killing the process on the spot, so the temporary file is removed on the way
+    out, as on Ctrl-C. Only where SIGTERM still has its default action and in the main
+    thread (a program that handles SIGTERM itself keeps its handler)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def stop(signum: int, frame) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                dir=str(path.parent) if str(path.parent) else ".")

@@ -11,6 +11,7 @@ matchers all use this one object.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import stim
@@ -104,6 +105,61 @@ class MatchingGraph:
         return cls(dem.num_detectors, dem.num_observables, dets,
                    np.array(obs, dtype=np.int64), prob, tuple(error_edges),
                    np.array(error_prob, dtype=float))
+
+    @cached_property
+    def closed_components(self):
+        """(D, C) scipy CSR 0/1 matrix: detector d lies in component c of the graph, for the
+        C components that no boundary edge reaches (an isolated detector, flipped by no
+        error, is one). An odd number of detection events in such a component is a syndrome
+        no set of the graph's errors produces: there is nothing to match it to."""
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        inner = self.edge_dets[~self.is_boundary]
+        links = csr_matrix((np.ones(len(inner), dtype=np.int8), (inner[:, 0], inner[:, 1])),
+                           shape=(self.num_detectors, self.num_detectors))
+        count, label = connected_components(links, directed=False)
+        open_ = np.zeros(count, dtype=bool)
+        open_[label[self.edge_dets[self.is_boundary, 0]]] = True
+        closed = np.flatnonzero(~open_)
+        column = np.full(count, -1)
+        column[closed] = np.arange(closed.size)
+        rows = np.flatnonzero(column[label] >= 0)
+        return csr_matrix((np.ones(rows.size, dtype=np.int32), (rows, column[label[rows]])),
+                          shape=(self.num_detectors, closed.size))
+
+    def check_matchable(self, dets: np.ndarray, *, name: str = "dets") -> None:
+        """Refuse (S, D) 0/1 detection events that no set of the graph's errors produces (an
+        odd number of them in a part of the graph without a boundary), naming the first shot
+        and its detectors: a matcher has no answer for them (fusion-blossom panics,
+        PyMatching raises), and they mean the events were not sampled from this graph's
+        circuit (or the circuit is noiseless).
+
+        Examples:
+            >>> dem = stim.DetectorErrorModel("error(0.1) D0 D1\\ndetector D2")
+            >>> g = MatchingGraph.from_dem(dem)
+            >>> g.check_matchable(np.array([[1, 1, 0], [0, 0, 0]]))
+            >>> try:
+            ...     g.check_matchable(np.array([[1, 1, 0], [0, 0, 1]]))
+            ... except InputError as exc:
+            ...     print(str(exc).split(", which")[0])
+            dets: shot 1 has an odd number of detection events among detectors [2]
+        """
+        closed = self.closed_components
+        if closed.shape[1] == 0:
+            return
+        odd = (np.asarray(dets, dtype=np.int32) @ closed) % 2 == 1     # (S, C)
+        bad = np.argwhere(odd)
+        if bad.size:
+            shot, comp = (int(v) for v in bad[0])
+            members = closed[:, comp].nonzero()[0]
+            shown = ", ".join(map(str, members[:8].tolist())) + (", ..." if members.size > 8
+                                                                  else "")
+            raise InputError(f"{name}: shot {shot} has an odd number of detection events "
+                             f"among detectors [{shown}], which no error of the detector error "
+                             "model connects to a boundary or to another detection event; "
+                             "these events cannot come from this circuit (is it noiseless, "
+                             "or were they sampled from another one?)")
 
     def error_matrix(self):
         """(M, E) scipy CSR 0/1 matrix: mechanism m fires edge e."""

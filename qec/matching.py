@@ -56,9 +56,17 @@ class MatchingDecoder:
     def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray:
         """(shots, ceil(D/8)) uint8 bit-packed detectors -> (shots, ceil(O/8)) uint8 predictions."""
         dets = check_packed(dets_bit_packed, self.num_detectors, "dets_bit_packed")
-        return self.matching.decode_batch(
-            dets, bit_packed_shots=True, bit_packed_predictions=True,
-            enable_correlations=self.correlated).astype(np.uint8, copy=False)
+        try:
+            predictions = self.matching.decode_batch(
+                dets, bit_packed_shots=True, bit_packed_predictions=True,
+                enable_correlations=self.correlated)
+        except ValueError as exc:  # PyMatching's "No perfect matching could be found"
+            raise InputError(f"dets_bit_packed: a shot has an odd number of detection events "
+                             "in a part of the matching graph that no error connects to a "
+                             "boundary; these events cannot come from this circuit (is it "
+                             f"noiseless, or were they sampled from another one?) (PyMatching: "
+                             f"{str(exc).splitlines()[0]})") from exc
+        return predictions.astype(np.uint8, copy=False)
 
     def decode_to_edges(self, dets: np.ndarray) -> np.ndarray:
         """One shot's (D,) 0/1 detectors -> (E, 2) matched detector pairs (-1 = boundary)."""

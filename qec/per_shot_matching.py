@@ -241,6 +241,7 @@ class BlossomMatcher:
         if weights is not None and weights.shots != dets.shape[0]:
             raise InputError(f"weights has {weights.shots} rows; expected one per shot "
                              f"({dets.shape[0]})")
+        self.graph.check_matchable(dets)   # fusion-blossom panics on an unmatchable syndrome
         none = np.zeros(0, dtype=np.int64)
         return [self.solve(np.flatnonzero(row),
                            *(weights.row(s) if weights is not None else (None, None)))

@@ -189,22 +189,27 @@ class StageStats:
         return self.events_out / max(self.shots * self.num_detectors, 1)
 
 
-def mcnemar_exact(only_a: int, only_b: int) -> float:
-    """Exact two-sided McNemar p-value from the discordant counts of two decoders on the same
-    shots (shots only A got wrong, shots only B got wrong): a binomial test of
-    ``only_a`` out of ``only_a + only_b`` against 1/2.
+def mcnemar_exact(only_a: int, only_b: int, *, alternative: str = "two-sided") -> float:
+    """Exact McNemar p-value from the discordant counts of two decoders on the same shots
+    (shots only A got wrong, shots only B got wrong): a binomial test of ``only_a`` out of
+    ``only_a + only_b`` against 1/2. ``alternative="greater"`` is the one-sided test of "A is
+    wrong more often than B".
 
     Examples:
         >>> mcnemar_exact(0, 0), round(mcnemar_exact(10, 0), 5), mcnemar_exact(5, 5)
         (1.0, 0.00195, 1.0)
+        >>> round(mcnemar_exact(10, 0, alternative="greater"), 5)
+        0.00098
     """
     from scipy.stats import binomtest
 
     if min(only_a, only_b) < 0:
         raise InputError(f"only_a={only_a}, only_b={only_b} must be counts >= 0")
+    if alternative not in ("two-sided", "greater"):
+        raise InputError(f"alternative={alternative!r} must be 'two-sided' or 'greater'")
     if only_a + only_b == 0:
         return 1.0
-    return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    return float(binomtest(only_a, only_a + only_b, 0.5, alternative=alternative).pvalue)
 
 
 @dataclass(frozen=True)

@@ -214,3 +214,23 @@ def test_predecoder_from_the_circuit_file_matches_the_task_pipeline(tmp_path, ci
 def test_model_is_refused_for_a_matching_decoder(tmp_path, circuit_path, files, capsys):
     rc = _decode(circuit_path, files["b8"][0], tmp_path / "p.b8", "--model", "small")
     _rejected(capsys, rc, "--model='small' applies to the pre-decoder only")
+
+
+def test_samples_of_another_basis_are_refused_unless_allowed(tmp_path, circuit_path, caplog,
+                                                             capsys):
+    """Z-basis samples decoded with the X-basis circuit of the same size: wrong on far more
+    shots than predicting no flip (exact one-sided McNemar): refused, nothing written; with
+    --allow-worse-than-no-decoding the predictions are written and a warning says why."""
+    z = Task(distance=3, rounds=3, basis="Z", noise=NoiseModel.uniform(0.01)).circuit()
+    dets, obs = tmp_path / "z.b8", tmp_path / "zobs.b8"
+    z.compile_detector_sampler(seed=3).sample_write(
+        shots=SHOTS, filepath=str(dets), format="b8", obs_out_filepath=str(obs),
+        obs_out_format="b8")
+    out = tmp_path / "pred.b8"
+    assert _decode(circuit_path, dets, out, "--obs", str(obs)) == 2
+    err = capsys.readouterr().err
+    assert "significantly more than predicting no flip" in err and "McNemar p = " in err
+    assert not out.exists()
+    assert _decode(circuit_path, dets, out, "--obs", str(obs),
+                   "--allow-worse-than-no-decoding") == 0
+    assert out.exists() and "kept because of --allow-worse-than-no-decoding" in caplog.text

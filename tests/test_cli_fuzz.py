@@ -196,6 +196,34 @@ def _file_cases() -> list[tuple[str, list[str], str]]:
          "--obs and --append-observables"),
         ("decode-model-with-pymatching", [*GOOD_DECODE, "--model", "small"], "--model="),
         ("decode-rounds-zero", [*GOOD_DECODE, "--rounds", "0"], "argument --rounds:"),
+        # issue 20 finding 2: sizes from the circuit's text, before anything is built
+        ("decode-circuit-repeat-1e12", [*GOOD_DECODE[:2], "{repeat_1e12}", *GOOD_DECODE[3:4],
+                                        "{empty_b8}", *GOOD_DECODE[5:]], "--circuit="),
+        ("decode-circuit-repeat-1e6", [*GOOD_DECODE[:2], "{repeat_1e6}", *GOOD_DECODE[3:]],
+         "--circuit="),
+        ("decode-circuit-idle-loop", [*GOOD_DECODE[:2], "{idle_loop}", *GOOD_DECODE[3:]],
+         "operations once its REPEAT blocks are multiplied out"),
+        # finding 4: a noiseless circuit's graph has no edges: no decoder can match a defect
+        *[(f"decode-noiseless-{name}", [*GOOD_DECODE[:2], "{noiseless}", *GOOD_DECODE[3:6],
+                                        name, *GOOD_DECODE[7:]], "cannot come from this circuit")
+          for name in ("predecoder+soft-matching", "pymatching", "pymatching-correlated",
+                       "predecoder+pymatching")],
+        # finding 3: with observables, predictions worse than "no flip" mean a mismatch
+        ("decode-samples-of-another-basis", [*GOOD_DECODE[:4], "{dets_z}", *GOOD_DECODE[5:],
+                                             "--obs", "{obs_z}"],
+         "significantly more than predicting no flip"),
+        ("decode-colour-code-matching", [*GOOD_DECODE[:2], "{colour}", "--dets",
+                                         "{colour_dets}", *GOOD_DECODE[5:], "--obs",
+                                         "{colour_obs}"],
+         "significantly more than predicting no flip"),
+        ("decode-colour-code-predecoder", [*GOOD_DECODE[:2], "{colour}", "--dets",
+                                           "{colour_dets}", "--decoder", "predecoder+pymatching",
+                                           *GOOD_DECODE[7:]],
+         "--decoder='predecoder+pymatching' needs a rotated surface-code memory circuit"),
+        ("learn-circuit-repeat-1e12", ["learn-noise", "--samples", "{dets}", "--circuit",
+                                       "{repeat_1e12}", "--out", "{out}/w.json"], "--circuit="),
+        ("learn-circuit-idle-loop", ["learn-noise", "--samples", "{dets}", "--circuit",
+                                     "{idle_loop}", "--out", "{out}/w.json"], "--circuit="),
         ("learn-circuit-garbage", ["learn-noise", "--samples", "{dets}", "--circuit",
                                    "{garbage}", "--out", "{out}/w.json"], "--circuit="),
         ("learn-samples-truncated", ["learn-noise", "--samples", "{truncated}", "--circuit",
@@ -223,6 +251,33 @@ def _file_cases() -> list[tuple[str, list[str], str]]:
     for name, text in models.items():
         out.append((f"run-{name}", [*GOOD_RUN[:-2], "--decoder", "predecoder+soft-matching",
                                     "--model", f"{{{name}}}"], text))
+    # finding 3 / 8: probabilities outside (0, 1/2) and malformed mechanisms are refused
+    corrupt = {"weights_null": "edge_prob[3]=null must be a probability in (0, 0.5)",
+               "weights_nan": "edge_prob[0]=null must be a probability in (0, 0.5)",
+               "weights_negative": "edge_prob[3]=-0.01 must be a probability in (0, 0.5)",
+               "weights_half": "pair_prob[3]=0.5 must be a probability in (0, 0.5)",
+               "weights_1_5": "mechanism_prob[3]=1.5 must be a probability in (0, 0.5)",
+               "weights_mech_syntax": "mechanisms[2]='D0 Q7 ^' is not a list of DEM targets",
+               "weights_mech_range": "mechanisms[2]='D0 D999' names a detector",
+               "weights_mech_swapped": "mechanisms are not those of the task"}
+    for name, text in corrupt.items():
+        out.append((f"run-{name}", [*GOOD_RUN[:-2], "--decoder", "pymatching-correlated",
+                                    "--weights", f"{{{name}}}"], text))
+    for name, text in {"samples_ones": "detector 0 fires in 100.0% of 3000 shots",
+                       "samples_random": "odd in at least half"}.items():
+        out.append((f"learn-{name}", ["learn-noise", "--samples", f"{{{name}}}", "--circuit",
+                                      "{circuit}", "--out", "{out}/w.json"],
+                    "these are not detection events of this circuit"))
+        del text
+    out += [("learn-circuit-noiseless", ["learn-noise", "--samples", "{dets}", "--circuit",
+                                         "{noiseless}", "--out", "{out}/w.json"],
+             "--circuit='"),
+            ("learn-circuit-not-decomposable", ["learn-noise", "--samples", "{dets}",
+                                                "--circuit", "{colour5}", "--out",
+                                                "{out}/w.json"], "no matching graph"),
+            ("decode-circuit-not-decomposable", [*GOOD_DECODE[:2], "{colour5}", "--dets",
+                                                 "{colour5_dets}", *GOOD_DECODE[5:]],
+             "no matching graph")]
     for name in ("weights_x", "weights_garbage", "weights_fields", "empty"):
         text = {"weights_x": "was learned for structure", "empty": "is not JSON",
                 "weights_garbage": "is not JSON", "weights_fields": "malformed field"}[name]
@@ -275,6 +330,19 @@ def files(d3_samples) -> dict[str, str]:
                       num_detectors=120)
     (d / "empty").write_bytes(b"")
     (d / "garbage").write_text("this is not a circuit, model or weights file {]\n")
+    text = (d / "circuit.stim").read_text()
+    assert "REPEAT 2 {" in text
+    (d / "repeat_1e12.stim").write_text(text.replace("REPEAT 2 {", "REPEAT 1000000000000 {"))
+    (d / "repeat_1e6.stim").write_text(text.replace("REPEAT 2 {", "REPEAT 1000000 {"))
+    (d / "idle_loop.stim").write_text("R 0\nREPEAT 1000000000000 {\n X_ERROR(0.01) 0\n TICK\n}\n"
+                                      "M 0\nDETECTOR rec[-1]\nOBSERVABLE_INCLUDE(0) rec[-1]\n")
+    (d / "noiseless.stim").write_text("".join(
+        line for line in text.splitlines(keepends=True)
+        if "ERROR" not in line and "DEPOLARIZE" not in line))
+    _other_circuit_files(d)
+    np.full((3000, 3), 255, dtype=np.uint8).tofile(d / "samples_ones.b8")
+    np.random.default_rng(1).integers(0, 256, (3000, 3), dtype=np.uint8).tofile(
+        d / "samples_random.b8")
     np.save(d / "x.npy", np.zeros(3))
     np.savez(d / "d5.npz", dets=c5.dets, obs=c5.obs)
     np.savez(d / "full.npz", dets=chunk.dets, obs=chunk.obs)
@@ -283,10 +351,38 @@ def files(d3_samples) -> dict[str, str]:
         "circuit": "circuit.stim", "dets": "dets.b8", "obs": "obs.b8",
         "obs_short": "obs_short.b8", "truncated": "truncated.b8", "empty_b8": "empty_b8.b8",
         "dets_d5": "dets_d5.b8", "empty": "empty", "garbage": "garbage", "npy": "x.npy",
-        "npz_d5": "d5.npz", "npz_truncated": "trunc.npz"}.items()}
+        "npz_d5": "d5.npz", "npz_truncated": "trunc.npz", "repeat_1e12": "repeat_1e12.stim",
+        "repeat_1e6": "repeat_1e6.stim", "idle_loop": "idle_loop.stim",
+        "noiseless": "noiseless.stim", "dets_z": "dets_z.b8", "obs_z": "obs_z.b8",
+        "colour": "colour.stim", "colour_dets": "colour_dets.b8",
+        "colour_obs": "colour_obs.b8", "colour5": "colour5.stim",
+        "colour5_dets": "colour5_dets.b8",
+        "samples_ones": "samples_ones.b8", "samples_random": "samples_random.b8"}.items()}
     paths.update(_model_files(d))
     paths.update(_weights_files(d))
     return paths
+
+
+def _other_circuit_files(d: Path) -> None:
+    """Samples of the Z-basis twin of the fixture's X-basis circuit (same size), and a
+    colour code, whose matching is worse than predicting no flip (20,000 shots, seeded)."""
+    import stim
+
+    z = Task(distance=3, basis="Z", noise=NoiseModel.uniform(0.01))
+    cz = next(sample_detectors(z.circuit(), shots=2000, seed=1, chunk_shots=2000))
+    write_sample_file(d / "dets_z.b8", format="b8", dets_bit_packed=cz.dets, num_detectors=24)
+    write_sample_file(d / "obs_z.b8", format="b8", obs_bit_packed=cz.obs, num_observables=1)
+    colour = stim.Circuit.generated("color_code:memory_xyz", distance=3, rounds=3,
+                                    after_clifford_depolarization=0.01)
+    (d / "colour.stim").write_text(str(colour))
+    (d / "colour5.stim").write_text(str(stim.Circuit.generated(   # 3-detector errors
+        "color_code:memory_xyz", distance=5, rounds=5, after_clifford_depolarization=0.003)))
+    (d / "colour5_dets.b8").write_bytes(bytes(6 * 10))     # 10 shots of its 45 detectors
+    dets, obs = colour.compile_detector_sampler(seed=1).sample(
+        20_000, separate_observables=True, bit_packed=True)
+    write_sample_file(d / "colour_dets.b8", format="b8", dets_bit_packed=dets,
+                      num_detectors=colour.num_detectors)
+    write_sample_file(d / "colour_obs.b8", format="b8", obs_bit_packed=obs, num_observables=1)
 
 
 def _model_files(d: Path) -> dict[str, str]:
@@ -319,10 +415,24 @@ def _weights_files(d: Path) -> dict[str, str]:
     assert main(["learn-noise", "--simulate", "uniform", "--distance", "3", "--p", "0.01",
                  "--shots", "2000", "--basis", "X", "--out", str(d / "wx.json")]) == 0
     obj = json.loads((d / "wx.json").read_text())
+    made = {"weights_x": str(d / "wx.json"), "weights_garbage": str(d / "garbage"),
+            "weights_fields": str(d / "wfields.json")}
+    edits = {"weights_null": ("edge_prob", 3, None), "weights_negative": ("edge_prob", 3, -0.01),
+             "weights_half": ("pair_prob", 3, 0.5), "weights_1_5": ("mechanism_prob", 3, 1.5),
+             "weights_mech_syntax": ("mechanisms", 2, "D0 Q7 ^"),
+             "weights_mech_range": ("mechanisms", 2, "D0 D999"),
+             "weights_mech_swapped": ("mechanisms", 2, obj["mechanisms"][3])}
+    for name, (field, index, value) in edits.items():
+        broken = json.loads(json.dumps(obj))
+        broken[field][index] = value
+        (d / f"{name}.json").write_text(json.dumps(broken))
+        made[name] = str(d / f"{name}.json")
+    text = json.dumps(obj)
+    (d / "weights_nan.json").write_text(text.replace(str(obj["edge_prob"][0]), "NaN", 1))
+    made["weights_nan"] = str(d / "weights_nan.json")
     obj["edges"] = "oops"
     (d / "wfields.json").write_text(json.dumps(obj))
-    return {"weights_x": str(d / "wx.json"), "weights_garbage": str(d / "garbage"),
-            "weights_fields": str(d / "wfields.json")}
+    return made
 
 
 @pytest.mark.parametrize("name,argv,text", CASES, ids=[c[0] for c in CASES])

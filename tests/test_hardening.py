@@ -61,6 +61,75 @@ def test_a_file_size_limit_leaves_the_previous_output_intact(command, d3_files, 
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]   # no temporary left
 
 
+@pytest.mark.parametrize("flag", ["train --out", "train --checkpoint"])
+def test_a_file_size_limit_on_a_safetensors_output_is_one_line_and_keeps_the_old_file(
+        flag, tmp_path):
+    """safetensors outputs go through the one atomic writer: a file-size limit is exit 2 with
+    the file named, the previous file byte for byte, and no temporary left (issue 20,
+    finding 8: SafetensorError, an internal error, exit 1)."""
+    target = tmp_path / "target.safetensors"
+    previous = "previous contents, not to be lost\n"
+    target.write_text(previous)
+    train = ["train", "--steps", "1", "--batch", "2", "--distances", "3", "--eval-every", "0"]
+    args = {"train --out": [*train, "--out", str(target)],
+            "train --checkpoint": [*train, "--out", str(tmp_path / "m.safetensors"),
+                                   "--checkpoint", str(target), "--checkpoint-every", "1"]
+            }[flag]
+    files = {p.name for p in tmp_path.iterdir()}
+    proc = _limited(args, tmp_path, limit_bytes=2048)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"qecpipe: error: {target}: cannot write it: File too large; the previous file is "
+        "unchanged")
+    assert target.read_text() == previous
+    assert {p.name for p in tmp_path.iterdir()} == files      # no temporary left
+
+
+def test_save_weights_under_a_file_size_limit_raises_oserror_and_keeps_the_old_file(tmp_path):
+    """What calibrate --out (and every model writer) calls: an OSError naming the file, which
+    the command line reports as one line with exit 2, not a SafetensorError (a bug, exit 1).
+    Run in a child with RLIMIT_FSIZE (calibrating a model through the CLI takes minutes)."""
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))\n"
+        "from predecoder import ModelConfig, PreDecoderNet, save_weights\n"
+        "try:\n"
+        "    save_weights(sys.argv[1], PreDecoderNet(ModelConfig(widths=(8, 8))))\n"
+        "except OSError as exc:\n"
+        "    print(exc)\n")
+    target = tmp_path / "c.safetensors"
+    target.write_text("old\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot write it: File too large; the previous file is unchanged" in proc.stdout
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors"]
+
+
+def test_sigterm_during_the_final_rename_leaves_no_temporary_file(tmp_path):
+    """SIGTERM arriving while an output is renamed into place removes the hidden temporary
+    file on the way out (as Ctrl-C does) and exits with 143 (issue 20, finding 8)."""
+    script = (
+        "import os, signal, sys\n"
+        "from qec import atomic_write\n"
+        "real = os.replace\n"
+        "def replace(src, dst):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    real(src, dst)\n"
+        "os.replace = replace\n"
+        "atomic_write(sys.argv[1], 'new contents\\n')\n"
+        "print('not reached')\n")
+    target = tmp_path / "out.txt"
+    target.write_text("old\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 143, proc.stderr
+    assert "not reached" not in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
 # --- paced streams: one clock read per decision, never a negative wait -------------------
 
 class _JumpyClock:

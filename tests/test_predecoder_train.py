@@ -146,3 +146,77 @@ def test_composed_decoder_from_dem_alone_matches_from_task(tmp_path):
     chunk = next(sample_detectors(task.circuit(), shots=300, seed=4, chunk_shots=300))
     assert np.array_equal(a.decode_batch(chunk.dets), b.decode_batch(chunk.dets))
     assert a.metrics()["sdr"] == b.metrics()["sdr"] != 1.0
+
+
+def _checkpoint_edits():
+    """Corruptions of a real checkpoint: (id, edit of (tensors, metadata), message part)."""
+    def meta(fn):
+        def edit(tensors, m):
+            fn(m["checkpoint"])
+            return tensors, m
+        return edit
+
+    def tensors(fn):
+        def edit(t, m):
+            return fn(dict(t)), m
+        return edit
+
+    first_model = "model.layers.0.weight"
+    return [
+        ("missing-seed", meta(lambda c: c["train_config"].pop("seed")),
+         "its train_config lacks 'seed'"),
+        ("step-10**12", meta(lambda c: c.update(step=10**12)), "step=1000000000000 must be"),
+        ("step-negative", meta(lambda c: c.update(step=-1)), "step=-1 must be"),
+        ("step-text", meta(lambda c: c.update(step="2")), "step='2' must be"),
+        ("shots-lie", meta(lambda c: c.update(shots_seen=5)), "shots_seen=5 must be"),
+        ("seconds-nan", meta(lambda c: c.update(seconds=float("nan"))), "seconds=nan"),
+        ("no-train-config", meta(lambda c: c.pop("train_config")), "lacks a train_config"),
+        ("wrong-shape", tensors(lambda t: {**t, first_model: t[first_model][:1]}),
+         f"model tensor {first_model[6:]!r} has shape"),
+        ("missing-model-tensor", tensors(lambda t: {k: v for k, v in t.items()
+                                                    if k != first_model}), "is missing"),
+        ("partial-optimizer", tensors(lambda t: {k: v for k, v in t.items()
+                                                 if not k.startswith("optim.0.")}),
+         "lacks the optimizer state of parameters [0]"),
+        ("optimizer-key-missing", tensors(lambda t: {k: v for k, v in t.items()
+                                                     if k != "optim.1.exp_avg_sq"}),
+         "the optimizer state of parameter 1 holds"),
+        ("optimizer-shape", tensors(lambda t: {**t, "optim.0.exp_avg": t["optim.0.exp_avg"][:1]}),
+         "optimizer tensor optim.0.exp_avg has shape"),
+        ("nan-weights", tensors(lambda t: {**t, first_model: t[first_model] * float("nan")}),
+         "holds NaN or infinity"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt")
+    assert main(["train", "--steps", "2", "--batch", "2", "--distances", "3", "--eval-every",
+                 "0", "--out", str(folder / "m.safetensors"), "--checkpoint",
+                 str(folder / "ckpt.safetensors"), "--checkpoint-every", "1"]) == 0
+    return folder / "ckpt.safetensors"
+
+
+@pytest.mark.parametrize("name,edit,text", _checkpoint_edits(),
+                         ids=[e[0] for e in _checkpoint_edits()])
+def test_resume_from_a_corrupt_checkpoint_is_one_line_exit_2(name, edit, text, checkpoint,
+                                                             tmp_path, capsys):
+    """Every part of a checkpoint is checked against the run's config before anything is
+    loaded (issue 20, finding 7: seven internal errors, and step=10**12 wrote a model that
+    claimed 10^12 steps)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(checkpoint), framework="pt") as f:
+        meta = json.loads(f.metadata()["qecpipe"])
+    tensors, meta = edit(load_file(str(checkpoint)), meta)
+    broken = tmp_path / "broken.safetensors"
+    save_file(tensors, str(broken), metadata={"qecpipe": json.dumps(meta)})
+    capsys.readouterr()
+    out = tmp_path / "m.safetensors"
+    rc = main(["train", "--steps", "4", "--batch", "2", "--distances", "3", "--eval-every",
+               "0", "--out", str(out), "--resume", str(broken)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert f"resume={str(broken)!r}" in err[0] and text in err[0], err[0]
+    assert not out.exists()

@@ -35,18 +35,19 @@ from qec import (
     DecodeStats,
     Geometry,
     InputError,
-    check_fits,
-    circuit_dem,
-    estimate_detectors,
+    file_circuit_dem,
     file_sha256,
     format_rate,
+    mcnemar_exact,
     popcount_rows,
+    read_circuit_file,
     read_sample_file,
     sample_format_from_path,
     write_sample_file,
 )
 
 DECODE_CHUNK_SHOTS = 1 << 16
+WORSE_THAN_NO_DECODING_ALPHA = 1e-6
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +73,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help=model_help() + "; predecoder+... only")
     p.add_argument("--rounds", type=integer(1, MAX_ROUNDS), default=None,
                    help="rounds for the LER per round (default: from the circuit's layout)")
+    p.add_argument("--allow-worse-than-no-decoding", action="store_true",
+                   help="with observables: keep predictions that are significantly worse than "
+                        "predicting no flip (refused by default: the samples and circuit "
+                        "usually do not match)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=execute)
 
@@ -83,31 +88,26 @@ def execute(args: argparse.Namespace) -> int:
                          f"--decoder={args.decoder!r} does not use one")
     if args.append_observables and args.obs is not None:
         raise InputError("--obs and --append-observables both give the observables; use one")
-    circuit = _read_circuit(args.circuit)
+    circuit = read_circuit_file(args.circuit, flag="--circuit")
     dets, obs = _read_inputs(args, circuit)
-    rounds = _rounds(args.rounds, circuit)
-    check_fits(estimate_detectors(circuit.num_detectors), what=f"--circuit={str(args.circuit)!r}")
-    decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit),
-                                   model=args.model)
+    rounds = _rounds(args, circuit)
+    dem = file_circuit_dem(circuit, flag="--circuit", path=args.circuit)
+    decoder = make_decoder_for_dem(args.decoder, dem, model=args.model)
     start = time.perf_counter()
-    predictions = np.concatenate([decoder.decode_batch(dets[i:i + DECODE_CHUNK_SHOTS])
-                                  for i in range(0, dets.shape[0], DECODE_CHUNK_SHOTS)])
+    predictions = _decode_all(decoder, dets, args.dets)
     seconds = time.perf_counter() - start
-    write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
-                      num_observables=circuit.num_observables)
     stats = None
     if obs is None:
         log.warning("without --obs (or --append-observables) nothing checks that --dets was "
                     "sampled from --circuit: a file of another circuit whose size happens to "
                     "fit decodes as garbage")
     else:
+        _check_against_no_decoding(args, predictions, obs)
         errors = int(np.count_nonzero(popcount_rows(predictions ^ obs)))
         stats = DecodeStats(decoder=args.decoder, shots=dets.shape[0], errors=errors,
                             seconds=seconds, rounds=rounds or 1)
-        if stats.shots >= 100 and stats.interval[0] > 0.4:
-            log.warning("the predictions match the observables no better than chance "
-                        "(LER %.2f over %d shots): were --dets and --obs sampled from "
-                        "--circuit?", stats.ler, stats.shots)
+    write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
+                      num_observables=circuit.num_observables)
     if args.json:
         print(json.dumps(_json(args, circuit, dets.shape[0], seconds, stats, rounds)))
     else:
@@ -115,30 +115,50 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_circuit(path: Path) -> stim.Circuit:
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not a text file"
-        raise InputError(f"--circuit={str(path)!r} cannot be read: {why}") from exc
-    try:
-        circuit = stim.Circuit(text)
-    except ValueError as exc:  # stim's parse error names the problem; keep it on one line
-        raise InputError(f"--circuit={str(path)!r} is not a stim circuit: "
-                         f"{' '.join(str(exc).split())}") from exc
-    if circuit.num_detectors == 0 or circuit.num_observables == 0:
-        raise InputError(f"--circuit={str(path)!r} has {circuit.num_detectors} detectors and "
-                         f"{circuit.num_observables} observables; decoding needs at least one "
-                         "of each")
-    return circuit
+def _check_against_no_decoding(args: argparse.Namespace, predictions: np.ndarray,
+                               obs: np.ndarray) -> None:
+    """Refuse predictions that are significantly WORSE than predicting "no flip" on every shot
+    (the baseline any decoder of the right circuit beats below threshold): on the same shots,
+    an exact one-sided McNemar test of the decoder's wrong shots against the baseline's, at
+    ``WORSE_THAN_NO_DECODING_ALPHA``. It catches samples of another circuit of the same size
+    (another basis, another noise) and circuits the decoder does not fit (a colour code given
+    to a matcher) while never refusing a decoder that is no worse than the baseline more than
+    once in 10^6 runs. ``--allow-worse-than-no-decoding`` keeps the predictions anyway (e.g.
+    far above threshold, where both are near 1/2)."""
+    wrong = popcount_rows(predictions ^ obs) > 0
+    baseline_wrong = popcount_rows(obs) > 0
+    only_decoder = int(np.count_nonzero(wrong & ~baseline_wrong))
+    only_baseline = int(np.count_nonzero(baseline_wrong & ~wrong))
+    p_value = mcnemar_exact(only_decoder, only_baseline, alternative="greater")
+    if p_value >= WORSE_THAN_NO_DECODING_ALPHA:
+        return
+    shots = len(wrong)
+    what = (f"--decoder={args.decoder!r} is wrong on {int(wrong.sum())} of {shots} shots "
+            f"(LER {wrong.mean():.2%}), significantly more than predicting no flip "
+            f"({int(baseline_wrong.sum())}, {baseline_wrong.mean():.2%}; exact one-sided "
+            f"McNemar p = {p_value:.1e} on the {only_decoder} + {only_baseline} shots where "
+            "they differ)")
+    if args.allow_worse_than_no_decoding:
+        log.warning("%s; kept because of --allow-worse-than-no-decoding", what)
+        return
+    raise InputError(f"{what}: --dets={str(args.dets)!r} and the observables do not match "
+                     f"--circuit={str(args.circuit)!r} (another basis or circuit?), or the "
+                     "decoder does not fit this circuit; nothing written (pass "
+                     "--allow-worse-than-no-decoding to keep the predictions)")
 
 
-def _matching_dem(path: Path, circuit: stim.Circuit) -> stim.DetectorErrorModel:
-    try:
-        return circuit_dem(circuit)
-    except ValueError as exc:  # e.g. an error with 3+ detection events that is not graphlike
-        raise InputError(f"--circuit={str(path)!r}: no matching graph: "
-                         f"{str(exc).splitlines()[0]}") from exc
+def _decode_all(decoder, dets: np.ndarray, path: Path) -> np.ndarray:
+    """Predictions for every shot, chunk by chunk; a shot the decoder refuses (detection
+    events the circuit cannot produce) is reported against --dets, with the shot number in
+    the file (the decoder counts from its chunk's start)."""
+    out = []
+    for start in range(0, dets.shape[0], DECODE_CHUNK_SHOTS):
+        try:
+            out.append(decoder.decode_batch(dets[start:start + DECODE_CHUNK_SHOTS]))
+        except InputError as exc:
+            where = f" (shots counted from {start})" if start else ""
+            raise InputError(f"--dets={str(path)!r}{where}: {exc}") from exc
+    return np.concatenate(out)
 
 
 def _read_inputs(args: argparse.Namespace, circuit: stim.Circuit
@@ -179,15 +199,19 @@ def _read_samples(
     return chunk.dets, chunk.obs
 
 
-def _rounds(rounds: int | None, circuit: stim.Circuit) -> int | None:
-    if rounds is not None:
-        if rounds < 1:
-            raise InputError(f"--rounds={rounds} must be >= 1")
-        return rounds
+def _rounds(args: argparse.Namespace, circuit: stim.Circuit) -> int | None:
+    """The rounds to divide the LER by (--rounds, else the circuit's layout; None if it has
+    none). The pre-decoder needs that layout: without it, the circuit is refused for it."""
     try:
-        return Geometry.from_circuit(circuit).rounds
-    except ValueError:  # not a rotated surface-code memory: no rounds to divide by
-        return None
+        layout_rounds = Geometry.from_circuit(circuit).rounds
+    except ValueError as exc:  # not a rotated surface-code memory: no rounds to divide by
+        if args.decoder in PREDECODER_DECODERS:
+            raise InputError(f"--decoder={args.decoder!r} needs a rotated surface-code memory "
+                             f"circuit (the pre-decoder reads its layout from the DETECTOR "
+                             f"coordinates); --circuit={str(args.circuit)!r}: {exc}; the "
+                             "matching decoders take any circuit") from exc
+        layout_rounds = None
+    return args.rounds if args.rounds is not None else layout_rounds
 
 
 def _summary(args, shots: int, seconds: float, stats: DecodeStats | None,

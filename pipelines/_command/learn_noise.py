@@ -14,12 +14,16 @@ import argparse
 import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
-import stim
 
-from noise import NoiseStructure, NoiseWeights, estimate_noise, save_noise_weights
+from noise import (
+    NoiseStructure,
+    NoiseWeights,
+    count_parities,
+    estimate_from_counts,
+    save_noise_weights,
+)
 from noise.estimate import METHODS
 from noise.samples_file import SAMPLE_FORMATS, read_detector_chunks
 from pipelines._command.common import (
@@ -35,7 +39,16 @@ from pipelines._command.common import (
     task_of,
     torch_device,
 )
-from qec import NOISE_NAMES, InputError, check_fits, estimate_task, file_sha256, sample_detectors
+from qec import (
+    NOISE_NAMES,
+    InputError,
+    check_fits,
+    estimate_task,
+    file_circuit_dem,
+    file_sha256,
+    read_circuit_file,
+    sample_detectors,
+)
 
 DEFAULT_SIMULATE_SHOTS = 1_000_000
 log = logging.getLogger(__name__)
@@ -94,14 +107,6 @@ def _check_args(args: argparse.Namespace) -> None:
                    what=f"--distance {args.distance} --rounds {args.rounds or args.distance}")
 
 
-def _read_circuit(path: Path) -> stim.Circuit:
-    try:
-        return stim.Circuit.from_file(str(path))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--circuit={str(path)!r} is not a readable stim circuit: "
-                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-
-
 def _simulated(args: argparse.Namespace):
     args.noise = args.simulate       # the shared task flags' name for the noise family
     task = task_of(args, args.basis)
@@ -113,14 +118,23 @@ def _simulated(args: argparse.Namespace):
 
 
 def _from_files(args: argparse.Namespace):
-    circuit = _read_circuit(args.circuit)
+    circuit = read_circuit_file(args.circuit, flag="--circuit",
+                                need_observables=args.append_observables)
     bits = circuit.num_detectors + (circuit.num_observables if args.append_observables else 0)
     if args.sample_format == "b8" and bits % 8 == 0:
         log.warning("--samples=%r: a b8 file has no header and %d bits per shot leave no "
                     "padding to check, so nothing verifies that it was sampled from --circuit "
                     "(a file of another circuit whose size fits would be read as garbage)",
                     str(args.samples), bits)
-    structure = NoiseStructure.from_circuit(circuit)
+    dem = file_circuit_dem(circuit, flag="--circuit", path=args.circuit)
+    if dem.num_errors == 0:
+        raise InputError(f"--circuit={str(args.circuit)!r} has no error mechanisms (a noiseless "
+                         "circuit); learn-noise reads which errors exist from the circuit's "
+                         "noise: give the noisy circuit (any probabilities)")
+    try:
+        structure = NoiseStructure.from_dem(dem)
+    except InputError as exc:   # e.g. an edge that flips different observables in two errors
+        raise InputError(f"--circuit={str(args.circuit)!r}: {exc}") from exc
     chunks = read_detector_chunks(
         args.samples, num_detectors=circuit.num_detectors,
         num_observables=circuit.num_observables if args.append_observables else 0,
@@ -154,8 +168,12 @@ def execute(args: argparse.Namespace) -> int:
     structure, chunks, source = _simulated(args) if args.simulate else _from_files(args)
     t0 = time.perf_counter()
     backend, device = _backend(args.backend, args.device)
-    est = estimate_noise(chunks, structure=structure, method=args.method,
-                         backend=backend, device=device)
+    counts = count_parities(chunks, structure=structure, backend=backend, device=device)
+    try:
+        est = estimate_from_counts(counts, structure=structure, method=args.method)
+    except InputError as exc:   # too few shots, or statistics no independent errors give
+        where = f"--samples={str(args.samples)!r}" if args.samples else "--simulate"
+        raise InputError(f"{where}: {exc}") from exc
     seconds = time.perf_counter() - t0
     weights = NoiseWeights.from_estimate(est, source={**source, "seconds": seconds})
     save_noise_weights(weights, args.out)

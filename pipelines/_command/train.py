@@ -133,13 +133,15 @@ def execute(args: argparse.Namespace) -> int:
     import torch
 
     from predecoder.inference import DEFAULT_SOFT_CAP
-    from predecoder.train import train
+    from predecoder.train import check_checkpoint, train
     from predecoder.weights import save_weights
 
     # One intra-op thread per process by default: on a shared 2-core machine two threads cost
     # ~3x the CPU time per step for ~the same wall time (measured).
     torch.set_num_threads(args.threads)
 
+    if args.resume is not None:     # checked before the progress bar or any step starts
+        check_checkpoint(args.resume, config)
     with _Progress(config.steps) as bar:
         result = train(config, resume=args.resume, progress=bar.update)
     record = {**result.training_record(), "command": "qecpipe " + " ".join(sys.argv[1:])}
