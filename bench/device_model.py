@@ -149,6 +149,31 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_curves(logs: dict[str, Path], out: Path) -> None:
+    """Held-out checks of each training log (soft errors / PM errors on samples of the
+    training noise) against training shots: a PNG with a provenance sidecar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench._meta import write_sidecar
+    from predecoder.train import read_log
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for label, path in logs.items():
+        rows = read_log(path)
+        ax.plot([r["shots_seen"] for r in rows],
+                [r["eval_soft_errors"] / r["eval_pm_errors"] for r in rows], "o-", label=label)
+    ax.axhline(1.0, color="gray", lw=0.8)
+    ax.set_xlabel("training shots seen (incl. the shipped small's 3.6M)")
+    ax.set_ylabel("soft / PM errors (held-out samples\nof each run's training noise)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    write_sidecar(out, run_metadata())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench device-model", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -161,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="2,000 shots of 5 rounds")
     p.add_argument("--append", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS / "device_model")
+    p.add_argument("--curves", action="append", default=[], metavar="LABEL=LOG",
+                   help="also plot these training logs into OUT_curves.png (repeatable)")
     args = p.parse_args(argv)
+    if args.curves:
+        logs = {c.split("=", 1)[0]: Path(c.split("=", 1)[1]) for c in args.curves}
+        plot_curves(logs, args.out.with_name(args.out.name + "_curves.png"))
     models = dict(m.split("=", 1) if "=" in m else (m, m) for m in (args.model or ["small"]))
     rounds = [5] if args.quick else [int(r) for r in args.rounds.split(",")]
     max_shots = 2000 if args.quick else args.max_shots
