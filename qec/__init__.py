@@ -28,6 +28,7 @@ from qec.files import (
     file_sha256,
     update_text,
 )
+from qec.frame import LayoutFrame
 from qec.geometry import BASIS_X, BASIS_Z, Geometry
 from qec.graph import BOUNDARY, PROB_FLOOR, MatchingGraph, weight_of_prob, xor_prob
 from qec.matching import MATCHING_DECODERS, MatchingDecoder
@@ -64,13 +65,14 @@ __all__ = [
     "BOUNDARY", "check_fits", "check_output_dir", "check_output_path", "check_packed",
     "circuit_dem", "DecodeStats", "DEFAULT_CHUNK_SHOTS", "edge_ids_of_pairs", "estimate_detectors",
     "estimate_task", "file_circuit_dem", "file_sha256", "flattened_operations", "format_rate",
-    "Geometry", "InputError", "InputTypeError", "MATCHING_DECODERS", "MatchingDecoder",
-    "MatchingGraph", "MAX_CIRCUIT_OPERATIONS", "mcnemar_exact", "memory_circuit", "NOISE_NAMES",
-    "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q", "per_round", "PerShotWeightMatcher",
-    "popcount_rows", "PROB_FLOOR", "read_circuit_file", "read_sample_file", "RunFailure",
-    "sample_dem", "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS", "SampleChunk",
-    "sinter_csv_header", "sinter_rows", "SparseEdgeWeights", "StageStats", "Task", "unpack_bits",
-    "update_text", "us_per_round", "weight_of_prob", "wilson_interval", "WorkEstimate",
+    "Geometry", "InputError", "InputTypeError", "LayoutFrame", "MATCHING_DECODERS",
+    "MatchingDecoder", "MatchingGraph", "MAX_CIRCUIT_OPERATIONS", "mcnemar_exact", "memory_circuit",
+    "NOISE_NAMES", "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q", "per_round",
+    "PerShotWeightMatcher", "popcount_rows", "PROB_FLOOR", "read_circuit_file", "read_sample_file",
+    "RunFailure", "sample_dem", "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS",
+    "SampleChunk", "sinter_csv_header", "sinter_rows", "SparseEdgeWeights", "StageStats", "Task",
+    "unpack_bits", "update_text", "us_per_round", "weight_of_prob", "wilson_interval",
+    "WorkEstimate",
     "write_sample_file", "xor_prob",
 ]
 
