@@ -24,12 +24,9 @@ from pipelines._command.common import (
     one_of,
     output_file,
 )
+from pipelines._command.decode_weights import execute_experiment, predict, weights_flag
 from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
-from pipelines._decoders.registry import (
-    DECODER_NAMES,
-    make_decoder_for_dem,
-    validate_decoder_names,
-)
+from pipelines._decoders.registry import DECODER_NAMES, validate_decoder_names
 from qec import (
     SAMPLE_FORMATS,
     DecodeStats,
@@ -51,10 +48,16 @@ log = logging.getLogger(__name__)
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decode detection events from a file (stim's formats)")
-    p.add_argument("--circuit", type=input_file, required=True,
-                   help="the stim circuit that was run")
-    p.add_argument("--dets", type=input_file, required=True,
-                   help="detection events, one shot each")
+    p.add_argument("--experiment", default=None, metavar="DIR",
+                   help="an experiment folder in the layout of Google's published data "
+                        "(circuit_noisy.stim, detection_events.b8, obs_flips_actual.01, "
+                        "optional obs_flips_predicted_by_*.01 and pij_*.dem): decode it and "
+                        "compare with each published prediction file (instead of --circuit, "
+                        "--dets, --obs)")
+    p.add_argument("--circuit", type=input_file, default=None,
+                   help="the stim circuit that was run (required without --experiment)")
+    p.add_argument("--dets", type=input_file, default=None,
+                   help="detection events, one shot each (required without --experiment)")
     p.add_argument("--dets-format", choices=SAMPLE_FORMATS, default=None,
                    help="b8, 01 or dets (default: from the extension)")
     p.add_argument("--obs", type=input_file, default=None,
@@ -71,6 +74,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help=model_help() + "; predecoder+... only")
     p.add_argument("--rounds", type=integer(1, MAX_ROUNDS), default=None,
                    help="rounds for the LER per round (default: from the circuit's layout)")
+    p.add_argument("--weights", type=weights_flag, default=None,
+                   help="matching weights: circuit (the circuit's DEM, default), learned "
+                        "(learned from the events being decoded, cross-fitted: each half of "
+                        "the shots decoded with weights learned on the other), pij (with "
+                        "--experiment: the folder's published cross-fitted DEMs), or a .dem "
+                        "file or learn-noise .json weights file")
+    p.add_argument("--in-sample", action="store_true",
+                   help="with learned weights: learn from every shot and decode them all "
+                        "(in-sample, optimistic; reported as such)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=execute)
 
@@ -80,17 +92,22 @@ def execute(args: argparse.Namespace) -> int:
     if args.model is not None and args.decoder not in PREDECODER_DECODERS:
         raise InputError(f"--model={args.model!r} applies to the pre-decoder only; "
                          f"--decoder={args.decoder!r} does not use one")
+    if args.experiment is not None:
+        return execute_experiment(args, chunk_shots=DECODE_CHUNK_SHOTS)
+    if args.circuit is None or args.dets is None:
+        raise InputError("give --experiment DIR, or --circuit FILE and --dets FILE")
     if args.append_observables and args.obs is not None:
         raise InputError("--obs and --append-observables both give the observables; use one")
     circuit = _read_circuit(args.circuit)
     dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args.rounds, circuit)
     check_fits(estimate_detectors(circuit.num_detectors), what=f"--circuit={str(args.circuit)!r}")
-    decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit),
-                                   model=args.model)
+    _matching_dem(args.circuit, circuit)  # a circuit with no matching graph: say so first
     start = time.perf_counter()
-    predictions = np.concatenate([decoder.decode_batch(dets[i:i + DECODE_CHUNK_SHOTS])
-                                  for i in range(0, dets.shape[0], DECODE_CHUNK_SHOTS)])
+    predicted = predict(args.decoder, circuit=circuit, dets=dets, weights=args.weights,
+                        model=args.model, dets_path=args.dets, in_sample=args.in_sample,
+                        chunk_shots=DECODE_CHUNK_SHOTS)
+    predictions = predicted.predictions
     seconds = time.perf_counter() - start
     write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
                       num_observables=circuit.num_observables)
@@ -108,7 +125,9 @@ def execute(args: argparse.Namespace) -> int:
                         "(LER %.2f over %d shots): were --dets and --obs sampled from "
                         "--circuit?", stats.ler, stats.shots)
     if args.json:
-        print(json.dumps(_json(args, circuit, dets.shape[0], seconds, stats, rounds)))
+        print(json.dumps({**_json(args, circuit, dets.shape[0], seconds, stats, rounds),
+                          "weights": predicted.weights, "cross_fitted": predicted.cross_fitted,
+                          "in_sample": predicted.in_sample}))
     else:
         print(_summary(args, dets.shape[0], seconds, stats, rounds))
     return 0
