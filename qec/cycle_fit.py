@@ -83,8 +83,9 @@ def line_fit(rounds: np.ndarray, p_shot: np.ndarray) -> tuple[float, float]:
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.where(p < 0.5, np.log(np.clip(1 - 2 * p, 1e-300, None)), -np.inf)
     rc = r - r.mean()
-    slope = (y * rc).sum(axis=-1) / (rc * rc).sum()
-    intercept = y.mean(axis=-1) - slope * r.mean()
+    with np.errstate(invalid="ignore"):  # -inf rows (saturated) stay -inf / nan, by design
+        slope = (y * rc).sum(axis=-1) / (rc * rc).sum()
+        intercept = y.mean(axis=-1) - slope * r.mean()
     return slope, intercept
 
 
