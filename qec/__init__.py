@@ -12,7 +12,9 @@ Examples:
 from qec.bits import check_packed, pack_bits, popcount_rows, unpack_bits
 from qec.budget import WorkEstimate, check_fits, estimate_detectors, estimate_task
 from qec.circuits import Basis, memory_circuit
+from qec.cycle_fit import CycleFit, fit_error_per_cycle
 from qec.errors import InputError, InputTypeError, RunFailure
+from qec.experiment import Experiment, read_dem_file, read_experiment
 from qec.files import append_text, atomic_path, atomic_write, check_output_dir, check_output_path
 from qec.geometry import BASIS_X, BASIS_Z, Geometry
 from qec.graph import BOUNDARY, PROB_FLOOR, MatchingGraph, weight_of_prob, xor_prob
@@ -57,6 +59,7 @@ __all__ = [
     "SampleChunk", "sinter_csv_header", "sinter_rows", "SparseEdgeWeights", "StageStats", "Task",
     "unpack_bits", "us_per_round", "weight_of_prob", "wilson_interval", "WorkEstimate",
     "write_sample_file", "xor_prob",
+    "CycleFit", "Experiment", "fit_error_per_cycle", "read_dem_file", "read_experiment",
 ]
 
 
