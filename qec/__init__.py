@@ -16,6 +16,7 @@ from qec.cycle_fit import CycleFit, fit_error_per_cycle
 from qec.errors import InputError, InputTypeError, RunFailure
 from qec.experiment import Experiment, read_dem_file, read_experiment
 from qec.files import append_text, atomic_path, atomic_write, check_output_dir, check_output_path
+from qec.frame import LayoutFrame
 from qec.geometry import BASIS_X, BASIS_Z, Geometry
 from qec.graph import BOUNDARY, PROB_FLOOR, MatchingGraph, weight_of_prob, xor_prob
 from qec.matching import MATCHING_DECODERS, MatchingDecoder
@@ -52,7 +53,8 @@ __all__ = [
     "BOUNDARY", "check_fits", "check_output_dir", "check_output_path", "check_packed",
     "circuit_dem", "DecodeStats", "DEFAULT_CHUNK_SHOTS", "edge_ids_of_pairs",
     "estimate_detectors", "estimate_task", "format_rate", "Geometry", "InputError",
-    "InputTypeError", "MATCHING_DECODERS", "MatchingDecoder", "MatchingGraph", "mcnemar_exact",
+    "InputTypeError", "LayoutFrame", "MATCHING_DECODERS", "MatchingDecoder", "MatchingGraph",
+    "mcnemar_exact",
     "memory_circuit", "NOISE_NAMES", "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q",
     "per_round", "PerShotWeightMatcher", "popcount_rows", "PROB_FLOOR", "read_sample_file",
     "RunFailure", "sample_dem", "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS",
