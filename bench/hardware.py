@@ -52,6 +52,7 @@ FOLDER = re.compile(r"surface_code_b(?P<basis>[XZ])_d(?P<distance>\d+)_r(?P<roun
                     r"_center_(?P<center>\d+_\d+)$")
 QUICK_DIR = REPO_ROOT / "tests" / "data" / "google_qec3v5"
 QUICK_SHOTS = 2000
+QUICK_PREDECODER_SHOTS = 500
 CACHE = "hardware_rows.jsonl"
 QUICK_CACHE = "hardware_quick_rows.jsonl"
 FIT_ROUNDS = (3, 25)
@@ -151,12 +152,15 @@ def experiment_rows(spec: dict, args, cache: dict) -> list[dict]:
         return memo["est"]
 
     google = google_wrong(exp, shots)
+    with_pre = args.models and exp.rounds >= FIT_ROUNDS[0]
     jobs = [(f"google: {g}", n, lambda g=g, n=n: (google[g][:n], 0.0))
-            for n in sorted({shots, pre_shots} if args.models else {shots}) for g in GOOGLE]
+            for n in sorted({shots, pre_shots} if with_pre else {shots}) for g in GOOGLE]
     for dec, w in MATCHING_ROWS if not args.no_matching else ():
         jobs.append((f"{dec} / {w} DEM", shots, lambda dec=dec, w=w, n=shots: _timed(
             lambda: wrong_of(exp, matching_predictions(exp, dec, w, n, estimates), n))))
-    for model in args.models:
+    # A one-round experiment's DEM fits a patch and its transpose alike, so the pre-decoder
+    # (which reads its layout from the DEM) cannot orient it; r = 1 is outside the fit anyway.
+    for model in args.models if exp.rounds >= FIT_ROUNDS[0] else ():
         for mode in args.modes:
             jobs.append((f"{mode} ({model})", pre_shots, lambda m=model, mode=mode, n=pre_shots:
                          _timed(lambda: wrong_of(exp, predecoder_predictions(exp, mode, m, n),
@@ -263,9 +267,32 @@ def markdown(data: dict) -> str:
             cells = [_pct(by_r[r]["ler"]) if r in by_r else "—" for r in shown]
             lines.append(f"| {s['label']} | {s['shots']:,} | " + " | ".join(cells)
                          + f" | {_eps(s)} | {_pooled(s)} |")
-        lines.append("")
+        lines += ["", *learned_vs_pij(data, patch), ""]
     lines += [data["what_ran"], "", ATTRIBUTION]
     return "\n".join(lines) + "\n"
+
+
+def learned_vs_pij(data: dict, patch: str) -> list[str]:
+    """One line per matcher: qecpipe's learned DEM against Google's pij DEM (both
+    cross-fitted) on the same shots: errors summed over r = 3..25 and the error per cycle."""
+    out = []
+    for dec in ("pymatching", "pymatching-correlated"):
+        fits = {w: s for s in data["summary"] for w in ("learned", "pij")
+                if s["patch"] == patch and s["label"] == f"{dec} / {w} DEM"}
+        if len(fits) < 2 or fits["learned"]["shots"] != fits["pij"]["shots"]:
+            continue
+        errors = {w: sum(r["errors"] for r in data["rows"] if r["patch"] == patch
+                         and r["label"] == f"{dec} / {w} DEM" and r["shots"] == fits[w]["shots"]
+                         and FIT_ROUNDS[0] <= r["rounds"] <= FIT_ROUNDS[1]) for w in fits}
+        eps = {w: f["fit"]["eps"] for w, f in fits.items() if f["fit"]}
+        line = (f"- {dec}: learned DEM {errors['learned']:,} errors over r = 3..25 against "
+                f"pij {errors['pij']:,} ({100 * (errors['learned'] / errors['pij'] - 1):+.1f} %)")
+        if len(eps) == 2:
+            line += (f"; error per cycle {_pct(eps['learned'])} against {_pct(eps['pij'])} "
+                     f"({100 * (eps['learned'] / eps['pij'] - 1):+.1f} % relative)")
+        out.append(line)
+    return ["qecpipe's learned DEM against Google's pij DEM (both cross-fitted, same shots):",
+            *out] if out else []
 
 
 def plot(data: dict, path: Path) -> None:
@@ -335,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = args.data_dir or QUICK_DIR
     if args.quick:
         args.shots = args.shots or QUICK_SHOTS
+        args.predecoder_shots = args.predecoder_shots or QUICK_PREDECODER_SHOTS
     args.models = [m for m in args.models.split(",") if m]
     args.modes = [m for m in args.modes.split(",") if m]
     specs = find_experiments(data_dir)

@@ -136,7 +136,8 @@ def read_experiment(path: str | Path) -> Experiment:
         raise InputError(f"experiment={str(path)!r} lacks {', '.join(missing)} (an experiment "
                          f"folder holds {', '.join(REQUIRED_FILES)})")
     circuit = _read_circuit(folder / CIRCUIT_FILE)
-    geometry = _geometry(folder / CIRCUIT_FILE, circuit)
+    properties = _read_properties(folder / PROPERTIES_FILE)
+    geometry = _geometry(folder / CIRCUIT_FILE, circuit, basis=properties.get("basis"))
     dets = _read_bits(folder / DETS_FILE, "b8", circuit.num_detectors, 0, circuit)
     obs = _read_bits(folder / OBS_FILE, "01", 0, circuit.num_observables, circuit)
     _check_shots(folder / OBS_FILE, obs.shape[0], dets.shape[0])
@@ -146,7 +147,6 @@ def read_experiment(path: str | Path) -> Experiment:
             file, "01", 0, circuit.num_observables, circuit)
         _check_shots(file, predictions[file.stem.removeprefix(PREDICTION_PREFIX)].shape[0],
                      dets.shape[0])
-    properties = _read_properties(folder / PROPERTIES_FILE)
     _check_properties(folder / PROPERTIES_FILE, properties, circuit=circuit, geometry=geometry,
                       shots=dets.shape[0])
     return Experiment(path=folder, circuit=circuit, geometry=geometry, dets=dets, obs=obs,
@@ -190,12 +190,17 @@ def with_detector_coordinates(dem: stim.DetectorErrorModel, circuit: stim.Circui
                               ) -> stim.DetectorErrorModel:
     """``dem`` with ``circuit``'s detector coordinates when it carries none (a DEM built
     from learned weights does not); unchanged when it has its own."""
-    if dem.get_detector_coordinates() and any(dem.get_detector_coordinates().values()):
+    if all(dem.get_detector_coordinates().values()):
         return dem
+    # stim keeps a detector's first declaration, so bare 'detector Dk' lines must go first
+    out = stim.DetectorErrorModel()
+    for inst in dem.flattened():
+        if inst.type != "detector":
+            out.append(inst)
     coords = circuit.get_detector_coordinates()
-    lines = [f"detector({', '.join(repr(float(c)) for c in coords[k])}) D{k}"
-             for k in range(circuit.num_detectors) if coords.get(k)]
-    return dem + stim.DetectorErrorModel("\n".join(lines))
+    for k in range(circuit.num_detectors):
+        out.append("detector", coords.get(k, []), [stim.target_relative_detector_id(k)])
+    return out
 
 
 def _read_circuit(path: Path) -> stim.Circuit:
@@ -212,9 +217,14 @@ def _read_circuit(path: Path) -> stim.Circuit:
     return circuit
 
 
-def _geometry(path: Path, circuit: stim.Circuit) -> Geometry:
+def _geometry(path: Path, circuit: stim.Circuit, *, basis: str | None) -> Geometry:
+    """The inferred layout; the memory basis from properties.yml when it says (a one-round
+    experiment's coordinates fit a patch and its transpose alike)."""
+    if basis not in (None, "X", "Z"):
+        raise InputError(f"{str(path.parent / PROPERTIES_FILE)!r} says basis: {basis}; "
+                         "expected X or Z")
     try:
-        return Geometry.from_circuit(circuit)
+        return Geometry.from_circuit(circuit, basis=basis)
     except ValueError as exc:  # the layout inference says what does not fit
         raise InputError(f"{str(path)!r} is not a rotated surface-code memory experiment: "
                          f"{exc}") from exc

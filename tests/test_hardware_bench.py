@@ -30,9 +30,13 @@ def test_quick_run_has_every_row_on_every_experiment_of_the_slice(quick):
     by_exp: dict = {}
     for r in data["rows"]:
         by_exp.setdefault(r["experiment"], set()).add(r["label"])
-    assert len(by_exp) == 5 and all(labels == LABELS for labels in by_exp.values())
+    assert len(by_exp) == 5
+    for name, labels in by_exp.items():  # no pre-decoder on one round (its DEM cannot orient it)
+        one_round = "_r01_" in name
+        assert labels == (LABELS - {"hard (small)", "soft (small)"} if one_round else LABELS)
     for r in data["rows"]:
-        assert r["shots"] == hardware.QUICK_SHOTS and r["ler_low"] <= r["ler"] <= r["ler_high"]
+        assert r["shots"] in (hardware.QUICK_SHOTS, hardware.QUICK_PREDECODER_SHOTS)
+        assert r["ler_low"] <= r["ler"] <= r["ler_high"]
     for suffix in (".md", ".png", ".png.meta.json", "_readme.md"):
         assert (out / f"hardware_quick{suffix}").is_file()
     assert "doi:10.5281/zenodo.6804040" in (out / "hardware_quick.md").read_text()

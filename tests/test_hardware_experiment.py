@@ -224,3 +224,20 @@ def test_the_slice_events_hold_googles_detection_density():
     exp = read_experiment(D5)
     density = unpack_bits(exp.dets, exp.num_detectors).mean()
     assert 0.12 < density < 0.16
+
+
+def test_a_learned_dem_gets_the_circuits_coordinates_so_the_predecoder_can_use_it():
+    """Regression: a learned DEM declares its detectors without coordinates, and stim keeps a
+    detector's first declaration, so appending the coordinates did nothing and the pre-decoder
+    refused the DEM ('needs DETECTOR(x, y, t) coordinates')."""
+    from pipelines import make_decoder_for_dem
+    from qec.experiment import with_detector_coordinates
+
+    exp = read_experiment(D3)
+    est = estimate_noise([exp.dets], structure=NoiseStructure.from_circuit(exp.circuit))
+    dem = with_detector_coordinates(matching_dem(est), exp.circuit)
+    coords = exp.circuit.get_detector_coordinates()
+    assert dem.get_detector_coordinates() == coords
+    assert dem.num_detectors == exp.num_detectors and dem.num_errors == matching_dem(est).num_errors
+    decoder = make_decoder_for_dem("predecoder+pymatching", dem, model="small")
+    assert decoder.decode_batch(exp.dets[:64]).shape == (64, 1)
