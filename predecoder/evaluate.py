@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +37,7 @@ from qec import (
     InputError,
     MatchingDecoder,
     PairedCounts,
+    SampleChunk,
     StageStats,
     Task,
     pack_bits,
@@ -86,7 +87,7 @@ class Evaluation:
     ``chunk_seconds[name]`` (and ``["network"]``) the time of each chunk of ``chunk_shots``.
     """
 
-    task: Task
+    task: Task | None     # None for shots that no Task describes (real data, a learned DEM)
     network: StageStats
     points: tuple[CommitPoint, ...]
     wrong: dict[str, np.ndarray]
@@ -161,8 +162,21 @@ def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
     Stops early, at a chunk boundary, once PyMatching has ``max_pm_errors`` errors and at
     least ``min_shots`` shots were decoded.
     """
-    layout = EdgeLayout.from_task(task)
-    matchers = {name: MatchingDecoder.named(name, task.dem()) for name in (PM, *references)}
+    chunks = sample_detectors(task.circuit(), shots=shots, seed=seed, chunk_shots=chunk_shots)
+    return evaluate_on(net, EdgeLayout.from_task(task), task.dem(), chunks, task=task,
+                       policies=policies, references=references, tile=tile,
+                       max_pm_errors=max_pm_errors, min_shots=min_shots)
+
+
+def evaluate_on(net: torch.nn.Module, layout: EdgeLayout, dem, chunks: Iterable[SampleChunk],
+                *, task: Task | None = None,
+                policies: Sequence[CommitPolicy] = (CommitPolicy.hard(0.0),),
+                references: Sequence[str] = (), tile: tuple[int, int, int] | None = None,
+                max_pm_errors: int | None = None, min_shots: int = 0) -> Evaluation:
+    """:func:`evaluate` on any shots: ``chunks`` of bit-packed (dets, obs) laid out by
+    ``layout``, matchers built from ``dem`` (e.g. a real experiment's files and its circuit's
+    DEM, or samples of a learned DEM)."""
+    matchers = {name: MatchingDecoder.named(name, dem) for name in (PM, *references)}
     soft = {p.cap: BlossomMatcher.from_graph(layout.graph, cap=p.cap)
             for p in policies if p.soft_mode}
     names = [*matchers, *(p.label for p in policies)]
@@ -170,8 +184,7 @@ def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
     times: dict[str, list[float]] = {n: [] for n in [*names, NETWORK]}
     counts = {p: np.zeros(2) for p in policies}    # residual events, commits
     sizes, events = [], 0
-    for chunk in sample_detectors(task.circuit(), shots=shots, seed=seed,
-                                  chunk_shots=chunk_shots):
+    for chunk in chunks:
         for name, matcher in matchers.items():
             t0 = time.perf_counter()
             wrong[name].append(np.any(matcher.decode_batch(chunk.dets) != chunk.obs, axis=1))
@@ -198,7 +211,7 @@ def evaluate(net: torch.nn.Module, task: Task, *, shots: int, seed: int,
 def _assemble(task, layout, wrong, times, sizes, events, counts) -> Evaluation:
     masks = {n: np.concatenate(w) if w else np.zeros(0, bool) for n, w in wrong.items()}
     seconds = {n: float(sum(t)) for n, t in times.items() if n != NETWORK}
-    stage = dict(shots=sum(sizes), rounds=task.rounds,
+    stage = dict(shots=sum(sizes), rounds=layout.geometry.rounds,
                  num_detectors=layout.geometry.num_detectors)
     net_seconds = float(sum(times[NETWORK]))
     network = StageStats(**stage, seconds=net_seconds, events_in=events)

@@ -5,8 +5,12 @@ ranges, samples ``batch`` shots of that task's decomposed DEM under the config's
 (``uniform``, ``si1000`` or ``stim``) with stim (``return_errors``), and turns the fired
 mechanisms into edge labels. p is drawn log-uniformly from a fixed grid
 of ``num_p`` values in [p_min, p_max] (each grid point's DEM is built once and cached).
-Loss: BCE-with-logits averaged over the valid (class, cell) slots. Every step's data seed is
-derived from (seed, step), so a resumed run sees exactly the data the uninterrupted run would.
+With ``noise_from`` (one or more :class:`predecoder.noise_source.DemNoise`: a DEM learned
+from a device's syndromes, say) each draw instead picks one of those DEMs and samples whole
+volumes of it, on the layout of the circuit it belongs to; the held-out check then samples
+the first of them. Loss: BCE-with-logits averaged over the valid (class, cell) slots. Every
+step's data seed is derived from (seed, step), so a resumed run sees exactly the data the
+uninterrupted run would.
 
 The held-out check decodes fixed shots (seed :data:`EVAL_SEED`, never a benchmark's) in soft
 mode and with the hard rule at logit > 0, beside PyMatching: soft-mode LER, not the loss, is
@@ -31,7 +35,7 @@ import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,9 +44,10 @@ import torch
 
 from predecoder.edges import EdgeLayout
 from predecoder.encoding import encode
-from predecoder.evaluate import evaluate
+from predecoder.evaluate import evaluate, evaluate_on
 from predecoder.inference import DEFAULT_SOFT_CAP, CommitPolicy, labels_from_errors
 from predecoder.model import PRESETS, ModelConfig, PreDecoderNet
+from predecoder.noise_source import DemNoise
 from predecoder.weights import load_weights, read_file, save_weights
 from qec import NOISE_NAMES, InputError, NoiseModel, Task, append_text, sample_dem, unpack_bits
 from qec.schedule import warmup_cosine
@@ -81,6 +86,7 @@ class TrainConfig:
     snapshot_dir: str | None = None
     log_path: str | None = None
     init_path: str | None = None
+    noise_from: tuple[DemNoise, ...] = ()
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -105,6 +111,9 @@ class TrainConfig:
             raise InputError(f"init_path={self.init_path!r} does not exist")
         if self.snapshot_steps and self.snapshot_dir is None:
             raise InputError("snapshot_steps needs snapshot_dir")
+        object.__setattr__(self, "noise_from", tuple(self.noise_from))
+        if any(not isinstance(src, DemNoise) for src in self.noise_from):
+            raise InputError("noise_from must hold predecoder.noise_source.DemNoise objects")
 
     @property
     def model(self) -> ModelConfig:
@@ -113,9 +122,16 @@ class TrainConfig:
     def p_grid(self) -> np.ndarray:
         return np.geomspace(self.p_min, self.p_max, self.num_p)
 
+    @property
+    def noise_label(self) -> str:
+        """The noise family, or ``"dem"`` when training samples fixed DEMs."""
+        return "dem" if self.noise_from else self.noise
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "distances": list(self.distances), "bases": list(self.bases),
-                "snapshot_steps": list(self.snapshot_steps)}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**out, "distances": list(self.distances), "bases": list(self.bases),
+                "snapshot_steps": list(self.snapshot_steps),
+                "noise_from": [src.source for src in self.noise_from]}
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,6 +152,13 @@ class TrainResult:
                   "bases": list(self.config.bases), "rounds": "distance",
                   "batch": self.config.batch, "lr": self.config.lr, "seed": self.config.seed,
                   "device": self.config.device, "train_seconds": round(self.seconds, 1)}
+        if self.config.noise_from:      # fixed DEMs: no family, no p range
+            srcs = self.config.noise_from
+            record.update(noise="dem", p_min=None, p_max=None,
+                          distances=sorted({s.distance for s in srcs}),
+                          bases=sorted({s.layout.geometry.basis for s in srcs}),
+                          rounds=sorted({s.rounds for s in srcs}),
+                          noise_from=[s.source for s in srcs])
         if self.config.init_path is not None:
             record["init"] = {"path": Path(self.config.init_path).name,
                               "shots_seen": self.init_shots_seen,
@@ -180,11 +203,15 @@ def make_batch(config: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tens
 def _draw(config: TrainConfig, draw: int) -> tuple[np.ndarray, np.ndarray, EdgeLayout,
                                                    torch.Tensor]:
     rng = np.random.default_rng([config.seed, draw])
-    d = int(rng.choice(config.distances))
-    basis = str(rng.choice(config.bases))
-    p = float(rng.choice(config.p_grid()))
-    task, layout, valid = _task_layout(d, basis, config.noise, p)
-    dem = task.dem()
+    if config.noise_from:
+        src = config.noise_from[int(rng.integers(len(config.noise_from)))]
+        dem, layout, valid = src.dem, src.layout, torch.from_numpy(src.layout.valid)
+    else:
+        d = int(rng.choice(config.distances))
+        basis = str(rng.choice(config.bases))
+        p = float(rng.choice(config.p_grid()))
+        task, layout, valid = _task_layout(d, basis, config.noise, p)
+        dem = task.dem()
     chunk = next(sample_dem(dem, shots=config.batch * config.steps_per_draw,
                             seed=int(rng.integers(2**62)),
                             chunk_shots=config.batch * config.steps_per_draw))
@@ -274,10 +301,15 @@ HELD_OUT_POLICIES = (CommitPolicy.soft(), CommitPolicy.hard(0.0))
 def _held_out(net: torch.nn.Module, config: TrainConfig) -> dict:
     """Soft mode and hard (logit > 0) vs PM errors and SDR on fixed held-out shots."""
     net.eval()
-    task = Task(distance=config.eval_distance, basis="X",
-                noise=NoiseModel.named(config.noise, config.eval_p))
-    ev = evaluate(net, task, shots=config.eval_shots, seed=EVAL_SEED,
-                  policies=HELD_OUT_POLICIES)
+    if config.noise_from:       # fresh samples of the first training DEM
+        src = config.noise_from[0]
+        chunks = sample_dem(src.dem, shots=config.eval_shots, seed=EVAL_SEED)
+        ev = evaluate_on(net, src.layout, src.dem, chunks, policies=HELD_OUT_POLICIES)
+    else:
+        task = Task(distance=config.eval_distance, basis="X",
+                    noise=NoiseModel.named(config.noise, config.eval_p))
+        ev = evaluate(net, task, shots=config.eval_shots, seed=EVAL_SEED,
+                      policies=HELD_OUT_POLICIES)
     soft, hard = (ev.point(p) for p in HELD_OUT_POLICIES)
     return {"eval_pm_errors": ev.pm_errors, "eval_soft_errors": soft.errors,
             "eval_pre_errors": hard.errors, "eval_shots": ev.shots, "eval_sdr": ev.sdr(soft)}
@@ -315,11 +347,13 @@ def _load_checkpoint(path: str | Path, net: torch.nn.Module, opt: torch.optim.Op
     if ckpt is None:
         raise InputError(f"resume={str(path)!r} is a weights file without optimizer state")
     saved = ckpt["train_config"]
+    ours = config.to_dict()
     for key in ("preset", "noise", "batch", "steps_per_draw", "seed", "p_min", "p_max", "num_p",
-                "init_path"):
-        if saved.get(key, "uniform" if key == "noise" else None) != getattr(config, key):
-            raise InputError(f"resume={str(path)!r} was trained with {key}={saved[key]!r}; "
-                             f"this run has {key}={getattr(config, key)!r}")
+                "init_path", "noise_from"):
+        default = {"noise": "uniform", "noise_from": []}.get(key)
+        if saved.get(key, default) != ours[key]:
+            raise InputError(f"resume={str(path)!r} was trained with {key}={saved.get(key)!r}; "
+                             f"this run has {key}={ours[key]!r}")
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state = opt.state_dict()
     for idx in state["param_groups"][0]["params"]:

@@ -1,6 +1,8 @@
 """Training (schedule, resume), the composed decoder through run_task, and the CLI."""
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,3 +148,88 @@ def test_composed_decoder_from_dem_alone_matches_from_task(tmp_path):
     chunk = next(sample_detectors(task.circuit(), shots=300, seed=4, chunk_shots=300))
     assert np.array_equal(a.decode_batch(chunk.dets), b.decode_batch(chunk.dets))
     assert a.metrics()["sdr"] == b.metrics()["sdr"] != 1.0
+
+
+# --- training noise from a fixed DEM (a device's learned noise) ------------------------------
+
+GOOGLE = Path(__file__).parent / "data" / "google_qec3v5"
+D3R3 = GOOGLE / "surface_code_bX_d3_r03_center_3_5"
+
+
+def test_dem_noise_batches_label_the_fired_edges_on_google_layout():
+    """Batches sampled from Google's fitted DEM, on the layout of Google's circuit: the labels
+    are exactly the fired edges (they clear the syndrome of the very events the network sees)."""
+    from predecoder import apply_edges
+    from predecoder.noise_source import DemNoise
+    from predecoder.train import make_batch
+
+    src = DemNoise.from_dem_file(D3R3 / "pij_from_even_for_odd.dem",
+                                 circuit_path=D3R3 / "circuit_noisy.stim")
+    assert src.layout.shape == (4, 4, 4) and src.source["kind"] == "dem"
+    assert src.source["sha256"] == hashlib.sha256(
+        (D3R3 / "pij_from_even_for_odd.dem").read_bytes()).hexdigest()
+    cfg = TrainConfig(steps=2, batch=64, noise_from=(src,), eval_every=0, steps_per_draw=2)
+    x, labels, valid = make_batch(cfg, 1)
+    assert x.shape == (64, 4, 4, 4, 4) and labels.shape == (64, 9, 4, 4, 4)
+    dets = torch.from_numpy(src.layout.geometry.from_grid(x[:, 0].numpy().astype(np.uint8)))
+    edges = torch.from_numpy(src.layout.volume_to_edges(labels.numpy()).astype(bool))
+    assert dets.sum() > 100 and not (labels.numpy() * ~valid.numpy()).any()
+    assert not apply_edges(dets, edges, src.layout).residual.any()
+
+
+def _learned_weights(tmp_path) -> Path:
+    out = tmp_path / "learned.json"
+    assert main(["learn-noise", "--samples", str(D3R3 / "detection_events.b8"), "--circuit",
+                 str(D3R3 / "circuit_noisy.stim"), "--out", str(out)]) == 0
+    return out
+
+
+def test_cli_train_from_learned_noise_records_the_source(tmp_path, capsys):
+    weights = _learned_weights(tmp_path)
+    out, log = tmp_path / "m.safetensors", tmp_path / "log.csv"
+    rc = main(["train", "--noise-from", str(weights), "--noise-circuit",
+               str(D3R3 / "circuit_noisy.stim"), "--steps", "2", "--batch", "4",
+               "--eval-every", "2", "--eval-shots", "200", "--device", "cpu",
+               "--out", str(out), "--log", str(log)])
+    assert rc == 0 and "wrote" in capsys.readouterr().out
+    training = load_weights(out).metadata["training"]
+    assert training["noise"] == "dem" and training["rounds"] == [3]
+    (src,) = training["noise_from"]
+    assert src["kind"] == "noise-weights" and src["method"] == "mechanisms"
+    assert src["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert src["circuit"] == "circuit_noisy.stim" and src["learned_from_shots"] == 2000
+    row = read_log(log)[-1]
+    assert row["eval_shots"] == 200 and row["eval_pm_errors"] > 0   # the DEM's own samples
+
+
+def test_cli_train_noise_from_refuses_bad_combinations(tmp_path, capsys):
+    weights = _learned_weights(tmp_path)
+    capsys.readouterr()
+    base = ["train", "--steps", "1", "--out", str(tmp_path / "m.safetensors")]
+    cases = [
+        (["--noise-from", str(weights)], "a weights file needs --noise-circuit"),
+        (["--noise-from", str(weights), "--noise-circuit", str(D3R3 / "circuit_noisy.stim"),
+          "--noise-circuit", str(D3R3 / "circuit_noisy.stim")], "given 2 times for 1"),
+        (["--noise-from", str(D3R3 / "pij_from_even_for_odd.dem"), "--noise", "si1000"],
+         "--noise-from replaces --noise"),
+        (["--noise-from", str(weights), "--noise-circuit",
+          str(GOOGLE / "surface_code_bX_d5_r05_center_5_5" / "circuit_noisy.stim")],
+         "detectors"),
+        (["--noise-from", str(D3R3 / "circuit_noisy.stim")], "cannot be read as a stim detector"),
+    ]
+    for extra, message in cases:
+        assert main(base + extra) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_resume_refuses_another_noise_source(tmp_path):
+    from predecoder.noise_source import DemNoise
+
+    ckpt = tmp_path / "ckpt.safetensors"
+    even = DemNoise.from_dem_file(D3R3 / "pij_from_even_for_odd.dem")
+    odd = DemNoise.from_dem_file(D3R3 / "pij_from_odd_for_even.dem")
+    common = dict(steps=2, batch=4, eval_every=0, steps_per_draw=2, checkpoint_every=1)
+    train(TrainConfig(**common, noise_from=(even,), checkpoint_path=str(ckpt)))
+    with pytest.raises(ValueError, match="was trained with noise_from="):
+        train(TrainConfig(**common, noise_from=(odd,)), resume=ckpt)

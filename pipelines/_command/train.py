@@ -5,6 +5,16 @@ file records the preset, receptive field, widths, noise range, steps, shots seen
 version and the (uncalibrated) hard-mode threshold; ``--checkpoint`` keeps a resumable copy
 (weights + AdamW state, safetensors, no pickle) every ``--checkpoint-every`` steps,
 ``--resume`` continues it. Every output path is checked before the first step.
+
+Noise from a device: ``--noise-from FILE`` (repeatable) trains on fixed DEMs instead of a
+noise family: a stim DEM file (its detector coordinates give the layout) or a
+``qecpipe learn-noise`` weights file, each with ``--noise-circuit`` (the experiment's circuit,
+in the same order; needed for weights files, optional for DEMs). Whole volumes of each DEM are
+sampled with stim; the source (kind, file, SHA-256) goes into the weights file::
+
+    qecpipe learn-noise --samples even.b8 --circuit circuit_noisy.stim --out learned.json
+    qecpipe train --init small --noise-from learned.json --noise-circuit circuit_noisy.stim \
+        --out sycamore.safetensors
 """
 
 from __future__ import annotations
@@ -46,6 +56,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="lowest training p (default 0.002)")
     p.add_argument("--p-max", type=number(0, 0.5, open_lo=True, open_hi=True), default=0.008,
                    help="highest training p (default 0.008)")
+    p.add_argument("--noise-from", type=input_file, action="append", default=[],
+                   metavar="FILE",
+                   help="train on this fixed noise instead of --noise: a stim DEM (.dem) or a "
+                        "learn-noise weights file (.json); repeat for several experiments")
+    p.add_argument("--noise-circuit", type=input_file, action="append", default=[],
+                   metavar="FILE",
+                   help="the stim circuit of each --noise-from file, in the same order "
+                        "(required for weights files; a DEM's own coordinates serve otherwise)")
     p.add_argument("--init", type=input_file, default=None,
                    help="warm start from this weights file (same preset), e.g. a shipped model")
     p.add_argument("--distances", type=distance_list, default=(3, 5, 7),
@@ -106,6 +124,10 @@ def _config(args: argparse.Namespace):
         raise InputError("--snapshots needs --snapshot-dir")
     if args.snapshot_dir is not None:
         check_output_dir(args.snapshot_dir, flag="--snapshot-dir")
+    family = (args.noise, args.p_min, args.p_max, args.distances)
+    if args.noise_from and family != ("uniform", 0.002, 0.008, (3, 5, 7)):
+        raise InputError("--noise-from replaces --noise, --p-min, --p-max and --distances (the "
+                         "DEMs fix the noise, distance and rounds); drop those flags")
     if args.p_min > args.p_max:
         raise InputError(f"--p-min={args.p_min} must be <= --p-max={args.p_max}")
     if args.init is not None:      # refuse a wrong file before any step (and any output)
@@ -117,6 +139,7 @@ def _config(args: argparse.Namespace):
         except InputError as exc:
             raise InputError(f"--init: {exc}") from exc
     return TrainConfig(
+        noise_from=noise_sources(args.noise_from, args.noise_circuit),
         preset=args.preset, noise=args.noise, steps=args.steps, batch=args.batch, lr=args.lr,
         p_min=args.p_min, eval_shots=args.eval_shots, eval_p=args.eval_p,
         init_path=str(args.init) if args.init is not None else None,
@@ -126,6 +149,45 @@ def _config(args: argparse.Namespace):
         checkpoint_every=args.checkpoint_every, snapshot_steps=args.snapshots,
         snapshot_dir=str(args.snapshot_dir) if args.snapshot_dir else None,
         log_path=str(args.log) if args.log else None)
+
+
+def noise_sources(paths: list[Path], circuits: list[Path]):
+    """``--noise-from`` / ``--noise-circuit`` -> DemNoise tuple (every file checked)."""
+    from predecoder.noise_source import DemNoise
+
+    if circuits and len(circuits) != len(paths):
+        raise InputError(f"--noise-circuit was given {len(circuits)} times for {len(paths)} "
+                         "--noise-from files; give one circuit per file, in the same order")
+    out = []
+    for k, path in enumerate(paths):
+        circuit = circuits[k] if circuits else None
+        try:
+            if path.suffix == ".json":
+                out.append(_weights_source(path, circuit))
+            else:
+                out.append(DemNoise.from_dem_file(path, circuit_path=circuit))
+        except InputError as exc:
+            raise InputError(f"--noise-from={str(path)!r}: {exc}") from exc
+    return tuple(out)
+
+
+def _weights_source(path: Path, circuit_path: Path | None):
+    """A learn-noise weights file as a DEM to sample: its mechanisms (correlated) when it has
+    them, else its edges; checked against the circuit it was learned for."""
+    from noise import NoiseStructure, load_noise_weights
+    from predecoder.noise_source import DemNoise, file_record, read_circuit
+
+    if circuit_path is None:
+        raise InputError("a weights file needs --noise-circuit (the circuit it was learned "
+                         "for): it holds no detector coordinates")
+    circuit = read_circuit(circuit_path)
+    weights = load_noise_weights(path)
+    weights.check_matches(NoiseStructure.from_circuit(circuit),
+                          what=f"--noise-circuit={str(circuit_path)!r}")
+    dem = weights.dem(correlated=weights.mechanisms is not None)
+    source = {**file_record(path, kind="noise-weights", circuit_path=circuit_path),
+              "method": weights.method, "learned_from_shots": weights.shots}
+    return DemNoise.from_dem(dem, circuit=circuit, source=source)
 
 
 def execute(args: argparse.Namespace) -> int:
