@@ -10,6 +10,7 @@
     python -m bench overhead [--quick]      # Ray overhead per job (bench/stream_overhead.py)
     python -m bench service [--quick]       # the decoding service under load (bench/service.py)
     python -m bench soft-correlated [--quick]  # a second pass for soft mode (soft_correlated)
+    python -m bench hardware DATA_DIR | --quick  # Google's Sycamore data (bench/hardware.py)
     python -m bench device-model --data DIR  # device-trained models on Sycamore data
     python -m bench figures                 # summary figures from the JSON (bench/figures.py)
     python -m bench readme                  # README tables from bench/results (bench/readme.py)
@@ -38,6 +39,7 @@ SUITES = {
     "overhead": "bench.stream_overhead",  # Ray transport overhead per job, by way of calling
     "service": "bench.service",  # qecpipe loadtest against qecpipe serve
     "soft-correlated": "bench.soft_correlated",  # a second pass for soft mode (negative)
+    "hardware": "bench.hardware",  # Google's Sycamore experiments (DATA_DIR, or --quick)
     "device-model": "bench.device_model",  # device-trained pre-decoders on real held-out shots
     "figures": "bench.figures",  # draws summary figures from the suites' JSON
     "readme": "bench.readme",  # last: copies the regenerated tables into README.md

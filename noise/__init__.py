@@ -16,6 +16,7 @@ Examples:
     24
 """
 
+from noise.crossfit import cross_fit_decode, estimate_halves, half_indices
 from noise.drift import SlidingWindowEstimator
 from noise.estimate import (
     METHODS,
@@ -43,4 +44,5 @@ __all__ = [
     "NoiseEstimate", "NoiseStructure", "NoiseWeights", "NOMINAL_NOISE", "pairwise_edge_prob",
     "ParityAccumulator", "ParityCounts", "save_noise_weights", "SlidingWindowEstimator",
     "structure_fingerprint", "uniform_dem", "with_mechanism_probabilities",
+    "cross_fit_decode", "estimate_halves", "half_indices",
 ]

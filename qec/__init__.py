@@ -18,7 +18,9 @@ from qec.circuit_file import (
     read_circuit_file,
 )
 from qec.circuits import Basis, memory_circuit
+from qec.cycle_fit import CycleFit, fit_error_per_cycle
 from qec.errors import InputError, InputTypeError, RunFailure
+from qec.experiment import Experiment, read_dem_file, read_experiment
 from qec.files import (
     append_text,
     atomic_path,
@@ -74,6 +76,7 @@ __all__ = [
     "unpack_bits", "update_text", "us_per_round", "weight_of_prob", "wilson_interval",
     "WorkEstimate",
     "write_sample_file", "xor_prob",
+    "CycleFit", "Experiment", "fit_error_per_cycle", "read_dem_file", "read_experiment",
 ]
 
 

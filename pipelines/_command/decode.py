@@ -24,12 +24,9 @@ from pipelines._command.common import (
     one_of,
     output_file,
 )
+from pipelines._command.decode_weights import execute_experiment, predict, weights_flag
 from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
-from pipelines._decoders.registry import (
-    DECODER_NAMES,
-    make_decoder_for_dem,
-    validate_decoder_names,
-)
+from pipelines._decoders.registry import DECODER_NAMES, validate_decoder_names
 from qec import (
     SAMPLE_FORMATS,
     DecodeStats,
@@ -53,10 +50,16 @@ log = logging.getLogger(__name__)
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decode detection events from a file (stim's formats)")
-    p.add_argument("--circuit", type=input_file, required=True,
-                   help="the stim circuit that was run")
-    p.add_argument("--dets", type=input_file, required=True,
-                   help="detection events, one shot each")
+    p.add_argument("--experiment", default=None, metavar="DIR",
+                   help="an experiment folder in the layout of Google's published data "
+                        "(circuit_noisy.stim, detection_events.b8, obs_flips_actual.01, "
+                        "optional obs_flips_predicted_by_*.01 and pij_*.dem): decode it and "
+                        "compare with each published prediction file (instead of --circuit, "
+                        "--dets, --obs)")
+    p.add_argument("--circuit", type=input_file, default=None,
+                   help="the stim circuit that was run (required without --experiment)")
+    p.add_argument("--dets", type=input_file, default=None,
+                   help="detection events, one shot each (required without --experiment)")
     p.add_argument("--dets-format", choices=SAMPLE_FORMATS, default=None,
                    help="b8, 01 or dets (default: from the extension)")
     p.add_argument("--obs", type=input_file, default=None,
@@ -77,6 +80,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with observables: keep predictions that are significantly worse than "
                         "predicting no flip (refused by default: the samples and circuit "
                         "usually do not match)")
+    p.add_argument("--weights", type=weights_flag, default=None,
+                   help="matching weights: circuit (the circuit's DEM, default), learned "
+                        "(learned from the events being decoded, cross-fitted: each half of "
+                        "the shots decoded with weights learned on the other), pij (with "
+                        "--experiment: the folder's published cross-fitted DEMs), or a .dem "
+                        "file or learn-noise .json weights file")
+    p.add_argument("--in-sample", action="store_true",
+                   help="with learned weights: learn from every shot and decode them all "
+                        "(in-sample, optimistic; reported as such)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=execute)
 
@@ -86,15 +98,21 @@ def execute(args: argparse.Namespace) -> int:
     if args.model is not None and args.decoder not in PREDECODER_DECODERS:
         raise InputError(f"--model={args.model!r} applies to the pre-decoder only; "
                          f"--decoder={args.decoder!r} does not use one")
+    if args.experiment is not None:
+        return execute_experiment(args, chunk_shots=DECODE_CHUNK_SHOTS)
+    if args.circuit is None or args.dets is None:
+        raise InputError("give --experiment DIR, or --circuit FILE and --dets FILE")
     if args.append_observables and args.obs is not None:
         raise InputError("--obs and --append-observables both give the observables; use one")
     circuit = read_circuit_file(args.circuit, flag="--circuit")
     dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args, circuit)
-    dem = file_circuit_dem(circuit, flag="--circuit", path=args.circuit)
-    decoder = make_decoder_for_dem(args.decoder, dem, model=args.model)
+    file_circuit_dem(circuit, flag="--circuit", path=args.circuit)  # no matching graph: say so
     start = time.perf_counter()
-    predictions = _decode_all(decoder, dets, args.dets)
+    predicted = predict(args.decoder, circuit=circuit, dets=dets, weights=args.weights,
+                        model=args.model, dets_path=args.dets, in_sample=args.in_sample,
+                        chunk_shots=DECODE_CHUNK_SHOTS)
+    predictions = predicted.predictions
     seconds = time.perf_counter() - start
     stats = None
     if obs is None:
@@ -109,7 +127,9 @@ def execute(args: argparse.Namespace) -> int:
     write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
                       num_observables=circuit.num_observables)
     if args.json:
-        print(json.dumps(_json(args, circuit, dets.shape[0], seconds, stats, rounds)))
+        print(json.dumps({**_json(args, circuit, dets.shape[0], seconds, stats, rounds),
+                          "weights": predicted.weights, "cross_fitted": predicted.cross_fitted,
+                          "in_sample": predicted.in_sample}))
     else:
         print(_summary(args, dets.shape[0], seconds, stats, rounds))
     return 0
@@ -145,20 +165,6 @@ def _check_against_no_decoding(args: argparse.Namespace, predictions: np.ndarray
                      f"--circuit={str(args.circuit)!r} (another basis or circuit?), or the "
                      "decoder does not fit this circuit; nothing written (pass "
                      "--allow-worse-than-no-decoding to keep the predictions)")
-
-
-def _decode_all(decoder, dets: np.ndarray, path: Path) -> np.ndarray:
-    """Predictions for every shot, chunk by chunk; a shot the decoder refuses (detection
-    events the circuit cannot produce) is reported against --dets, with the shot number in
-    the file (the decoder counts from its chunk's start)."""
-    out = []
-    for start in range(0, dets.shape[0], DECODE_CHUNK_SHOTS):
-        try:
-            out.append(decoder.decode_batch(dets[start:start + DECODE_CHUNK_SHOTS]))
-        except InputError as exc:
-            where = f" (shots counted from {start})" if start else ""
-            raise InputError(f"--dets={str(path)!r}{where}: {exc}") from exc
-    return np.concatenate(out)
 
 
 def _read_inputs(args: argparse.Namespace, circuit: stim.Circuit
