@@ -10,6 +10,7 @@
     python -m bench overhead [--quick]      # Ray overhead per job (bench/stream_overhead.py)
     python -m bench service [--quick]       # the decoding service under load (bench/service.py)
     python -m bench soft-correlated [--quick]  # a second pass for soft mode (soft_correlated)
+    python -m bench layered [--quick]       # the layered decoder's ladder (bench/layered.py)
     python -m bench figures                 # summary figures from the JSON (bench/figures.py)
     python -m bench readme                  # README tables from bench/results (bench/readme.py)
 
@@ -37,6 +38,7 @@ SUITES = {
     "overhead": "bench.stream_overhead",  # Ray transport overhead per job, by way of calling
     "service": "bench.service",  # qecpipe loadtest against qecpipe serve
     "soft-correlated": "bench.soft_correlated",  # a second pass for soft mode (negative)
+    "layered": "bench.layered",  # consensus decoders: referees on the contested shots
     "figures": "bench.figures",  # draws summary figures from the suites' JSON
     "readme": "bench.readme",  # last: copies the regenerated tables into README.md
 }

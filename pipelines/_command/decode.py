@@ -18,15 +18,17 @@ import stim
 
 from pipelines._command.common import (
     MAX_ROUNDS,
+    add_referee_budget_flag,
     input_file,
     integer,
     model_help,
     one_of,
     output_file,
+    referee_budget_seconds,
 )
-from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
 from pipelines._decoders.registry import (
     DECODER_NAMES,
+    MODEL_DECODERS,
     make_decoder_for_dem,
     validate_decoder_names,
 )
@@ -72,12 +74,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=integer(1, MAX_ROUNDS), default=None,
                    help="rounds for the LER per round (default: from the circuit's layout)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_referee_budget_flag(p)
     p.set_defaults(handler=execute)
 
 
 def execute(args: argparse.Namespace) -> int:
     validate_decoder_names([args.decoder])
-    if args.model is not None and args.decoder not in PREDECODER_DECODERS:
+    if args.model is not None and args.decoder not in MODEL_DECODERS:
         raise InputError(f"--model={args.model!r} applies to the pre-decoder only; "
                          f"--decoder={args.decoder!r} does not use one")
     if args.append_observables and args.obs is not None:
@@ -87,7 +90,8 @@ def execute(args: argparse.Namespace) -> int:
     rounds = _rounds(args.rounds, circuit)
     check_fits(estimate_detectors(circuit.num_detectors), what=f"--circuit={str(args.circuit)!r}")
     decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit),
-                                   model=args.model)
+                                   model=args.model, referee_budget_seconds=(
+                                       referee_budget_seconds(args, [args.decoder])))
     start = time.perf_counter()
     predictions = np.concatenate([decoder.decode_batch(dets[i:i + DECODE_CHUNK_SHOTS])
                                   for i in range(0, dets.shape[0], DECODE_CHUNK_SHOTS)])

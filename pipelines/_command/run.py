@@ -15,17 +15,19 @@ from noise.task_weights import DEFAULT_LEARN_SHOTS, task_dem_factory
 from pipelines._command.common import (
     DEVICES,
     MAX_SHOTS,
+    add_referee_budget_flag,
     add_task_flags,
     integer,
     model_help,
     one_of,
     output_file,
+    referee_budget_seconds,
     resolve_device,
     tasks_from_args,
 )
 from pipelines._command.report import ProgressBar, append_sinter_csv, render_table
-from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
-from pipelines._decoders.registry import DECODER_NAMES, make_decoder
+from pipelines._decoders.consensus import CONSENSUS_DECODERS
+from pipelines._decoders.registry import DECODER_NAMES, MODEL_DECODERS, make_decoder
 from pipelines._decoders.run import RunResult, run_task
 from qec import InputError, Task, check_fits, estimate_task
 
@@ -59,6 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help=model_help())
     p.add_argument("--device", type=one_of(*DEVICES), default="auto",
                    help="pre-decoder device: auto, cpu or cuda (default auto)")
+    add_referee_budget_flag(p)
     p.set_defaults(handler=execute)
 
 
@@ -108,7 +111,7 @@ def _json(results: list[RunResult], basis: str) -> dict:
 
 def _model_args(args: argparse.Namespace, decoders: list[str]) -> tuple[str | None, str]:
     """Validate --model/--device up front (exit 2 on a bad value, before any sampling)."""
-    if not any(name in PREDECODER_DECODERS for name in decoders):
+    if not any(name in MODEL_DECODERS for name in decoders):
         if args.model is not None:
             raise InputError(f"--model={args.model!r} applies to the pre-decoder decoders "
                              f"only; none of --decoder {', '.join(decoders)} uses one")
@@ -135,8 +138,11 @@ def _build_decoders(task: Task, decoders: list[str], args: argparse.Namespace, *
                                    learn_shots=args.learn_shots)
     except InputError as exc:
         raise InputError(f"--weights: {exc}") from exc
-    return {name: make_decoder(name, task, dem=dem_for(name.endswith("correlated")),
-                               model=model, device=device) for name in decoders}
+    budget = referee_budget_seconds(args, decoders)
+    return {name: make_decoder(name, task, dem=dem_for(name.endswith("correlated")
+                                                       or name in CONSENSUS_DECODERS),
+                               model=model, device=device, referee_budget_seconds=budget)
+            for name in decoders}
 
 
 def _title(task: Task, args: argparse.Namespace, built: dict, device: str) -> str:
@@ -145,7 +151,7 @@ def _title(task: Task, args: argparse.Namespace, built: dict, device: str) -> st
              f"noise={task.noise.name} p={task.noise.p:g} seed={args.seed} "
              f"weights={args.weights}"]
     for name, dec in built.items():
-        if name in PREDECODER_DECODERS:
+        if name in MODEL_DECODERS:
             parts.append(f"{name}: model {Path(dec.loaded.path).name}, "
                          f"{dec.policy.describe()}, {device}")
     return "; ".join(parts)
