@@ -80,6 +80,22 @@ def test_common_answer_where_they_agree_and_the_referees_where_they_do_not(
     assert dec.metrics()["referred_share"] == pytest.approx((~agree).mean())
 
 
+def test_the_registered_decoder_answers_with_belief_matching_on_the_contested_shots(
+        shots, independent_answers):
+    from pipelines import make_decoder
+    from qec import make_referee
+
+    dets, _ = shots
+    soft, corr = independent_answers
+    contested = ~(soft == corr).all(axis=1)
+    answer = unpack_bits(make_decoder("predecoder+consensus", TASK, model="small")
+                         .decode_batch(dets), 1)
+    referee = make_referee("beliefmatching", TASK.dem())
+    judged = referee.decode_bool(unpack_bits(dets, TASK.circuit().num_detectors)[contested])
+    assert np.array_equal(answer[contested], judged)
+    assert np.array_equal(answer[~contested], corr[~contested])
+
+
 def test_ensemble_layer_answer_is_its_majority_vote(shots, independent_answers):
     dets, _ = shots
     soft, corr = independent_answers
@@ -97,9 +113,15 @@ def test_two_layers_send_only_the_ensembles_split_shots_on(shots):
     dets, _ = shots
     referee = CountingReferee()
     dec = consensus(layers=("ensemble", "counting"), referee=referee)
-    dec.decode_batch(dets)
-    stats = dec.layer_stats
-    assert stats["counting"].shots == referee.shots <= stats["ensemble"].shots
+    first = dec.first_pass(dets)
+    c = first.contested
+    prepared = dec.ensemble.prepare(first.dets[c], first.logits[c])
+    votes = np.array([dec.ensemble.votes(prepared, i)[0] for i in range(c.size)])
+    split = (votes > 0) & (votes < len(dec.ensemble.members))
+    answer = unpack_bits(dec.decode_batch(dets), 1)[:, 0]
+    assert 0 < referee.shots == split.sum() < c.size
+    assert np.all(answer[c[split]])                       # the second layer's answer
+    assert np.array_equal(answer[c[~split]], votes[~split] > 0)   # the unanimous vote
 
 
 def test_budget_caps_the_referees_calls(shots, independent_answers):
@@ -127,7 +149,7 @@ def test_referee_within_budget_without_a_budget_decodes_every_shot():
 
 @pytest.mark.parametrize("name, module, package", [
     ("predecoder+consensus-tesseract", "tesseract_decoder", "tesseract-decoder"),
-    ("predecoder+consensus-beliefmatching", "beliefmatching", "beliefmatching")])
+    ("predecoder+consensus", "beliefmatching", "beliefmatching")])
 def test_a_missing_referee_package_is_one_clear_error(monkeypatch, capsys, name, module,
                                                       package):
     monkeypatch.setitem(sys.modules, module, None)        # as if not installed
@@ -148,7 +170,7 @@ def test_run_reports_the_consensus_decoder(capsys):
     assert code == 0
     entry = out["decoders"]["predecoder+consensus"]
     assert entry["shots"] == 300 and 0 <= entry["referred_share"] < 0.2
-    assert entry["us_per_shot"] > 0 and "referee_ensemble_us_per_shot" in entry
+    assert entry["us_per_shot"] > 0 and "referee_beliefmatching_us_per_shot" in entry
 
 
 def test_the_budget_flag_is_refused_without_a_consensus_decoder(capsys):

@@ -14,15 +14,11 @@ DESCRIPTIONS = {
     "predecoder+soft-matching": "AI pre-decoder, soft mode (per-shot weights |logit|), then "
                                 "blossom matching on the residual: the accuracy mode",
     "predecoder+consensus": "layered: soft mode and correlated PyMatching decode every shot; "
-                            "an ensemble of perturbed soft matchers settles the ~2 % they "
-                            "dispute",
-    "predecoder+consensus-beliefmatching": "layered; belief-matching settles the disputed "
-                                           "shots (needs beliefmatching: qecpipe[referees])",
-    "predecoder+consensus-ensemble-beliefmatching": "layered; the ensemble, then "
-                                                    "belief-matching on the shots it splits "
-                                                    "(needs qecpipe[referees])",
+                            "belief-matching settles the ~2 % they dispute (needs "
+                            "beliefmatching: pip install 'qecpipe[referees]')",
     "predecoder+consensus-tesseract": "layered; tesseract (short beam) settles the disputed "
-                                      "shots (needs tesseract-decoder: qecpipe[referees])",
+                                      "shots: slower (needs tesseract-decoder: "
+                                      "qecpipe[referees])",
 }
 
 
