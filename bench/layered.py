@@ -3,6 +3,7 @@
     python -m bench layered                  # the ladder below (about an hour on 2 busy cores)
     python -m bench layered --quick          # d = 3, p = 0.006, 400 shots (smoke test)
     python -m bench layered --scale 0.5      # every point with half the shots
+    python -m bench layered --render         # redraw .md/.png from bench/results/layered.json
 
 Per point (noise, p, d, basis, rounds = d or 3d for si1000) the shots are sampled once
 (seeded) and decoded by PyMatching, correlated PyMatching, the pre-decoder's soft mode (the
@@ -147,14 +148,12 @@ def layered_answer(soft: np.ndarray, ref: dict, layers: tuple[str, ...]
     return answer, seconds, sent, over
 
 
-def decode_point(task, model: str, shots: int, tesseract_seconds: float) -> dict:
-    """Sample once; every decoder and referee on those shots. Raw per-shot results."""
-    from pipelines import ConsensusDecoder
-    from qec import MatchingDecoder, sample_detectors, unpack_bits
+def decode_chunks(dec, dem, chunks, tesseract_seconds: float) -> dict:
+    """Every decoder and referee on the shots of ``chunks`` ((dets, obs) bit-packed pairs);
+    ``dec``: a ConsensusDecoder with an ensemble layer. Raw per-shot results."""
+    from qec import MatchingDecoder, unpack_bits
     from qec.referees import BeliefMatchingReferee, TesseractReferee
 
-    dem = task.dem()
-    dec = ConsensusDecoder.from_task(task, referees=("ensemble",), model=model, dem=dem)
     externals = {"beliefmatching": BeliefMatchingReferee(dem),
                  "tesseract-short": TesseractReferee(dem, name="tesseract-short")}
     pm = MatchingDecoder.from_dem(dem)
@@ -163,18 +162,18 @@ def decode_point(task, model: str, shots: int, tesseract_seconds: float) -> dict
     truth, soft, corr, pm_pred = [], [], [], []
     stage = {"network": 0.0, "soft": 0.0, "correlated": 0.0, "pymatching": 0.0}
     done = 0
-    for chunk in sample_detectors(task.circuit(), shots=shots, seed=SEED, chunk_shots=CHUNK):
+    for dets, obs in chunks:
         t0 = time.perf_counter()
-        pm_pred.append(unpack_bits(pm.decode_batch(chunk.dets), num_obs))
+        pm_pred.append(unpack_bits(pm.decode_batch(dets), num_obs))
         stage["pymatching"] += time.perf_counter() - t0
-        first = dec.first_pass(chunk.dets)
+        first = dec.first_pass(dets)
         for k, v in first.seconds.items():
             stage[k] += v
         refer_chunk(dec, externals, first, done, refs, left)
-        truth.append(unpack_bits(chunk.obs, num_obs))
+        truth.append(unpack_bits(obs, num_obs))
         soft.append(first.soft)
         corr.append(first.correlated)
-        done += chunk.shots
+        done += dets.shape[0]
     return {"truth": np.concatenate(truth), "soft": np.concatenate(soft),
             "pymatching-correlated": np.concatenate(corr),
             "pymatching": np.concatenate(pm_pred), "stage": stage, "refs": refs.joined(),
@@ -183,47 +182,82 @@ def decode_point(task, model: str, shots: int, tesseract_seconds: float) -> dict
 
 def point(noise: str, p: float, distance: int, basis: str, shots: int, *,
           tesseract_seconds: float) -> dict:
-    """One ladder point: errors, paired counts vs correlated PyMatching, µs per shot."""
-    from qec import PairedCounts
+    """One simulated ladder point (see :func:`summarize`)."""
+    from pipelines import ConsensusDecoder
+    from qec import sample_detectors
 
     task = task_of(noise, p, distance, basis)
-    raw = decode_point(task, MODELS[noise], shots, tesseract_seconds)
+    dem = task.dem()
+    dec = ConsensusDecoder.from_task(task, referees=("ensemble",), model=MODELS[noise],
+                                     dem=dem)
+    chunks = ((c.dets, c.obs) for c in sample_detectors(task.circuit(), shots=shots,
+                                                         seed=SEED, chunk_shots=CHUNK))
+    raw = decode_chunks(dec, dem, chunks, tesseract_seconds)
+    return {"noise": noise, "p": p, "distance": distance, "basis": basis,
+            "rounds": task.rounds, "shots": shots, "seed": SEED, "model": MODELS[noise],
+            **summarize(raw, shots, task.rounds, tesseract_seconds)}
+
+
+def sycamore_point(folder: Path, shots: int, *, tesseract_seconds: float) -> dict:
+    """One Sycamore experiment (bench/layered_hardware.py): the first ``shots`` shots."""
+    from bench.layered_hardware import CREDIT, experiment_chunks, google_rows
+    from pipelines import ConsensusDecoder
+    from qec import Geometry, circuit_dem
+
+    circuit, chunks = experiment_chunks(folder, shots, CHUNK)
+    dem = circuit_dem(circuit)
+    dec = ConsensusDecoder.from_dem(dem, referees=("ensemble",), model="small")
+    raw = decode_chunks(dec, dem, chunks, tesseract_seconds)
+    rounds = Geometry.from_dem(dem).rounds
+    extra = google_rows(folder, shots, raw["truth"])
+    return {"noise": "sycamore", "p": 0.0, "distance": 5, "basis": "X", "rounds": rounds,
+            "shots": shots, "seed": None, "model": "small", "experiment": folder.name,
+            "data": CREDIT, **summarize(raw, shots, rounds, tesseract_seconds, extra=extra)}
+
+
+def summarize(raw: dict, shots: int, rounds: int, tesseract_seconds: float, *,
+              extra: dict | None = None) -> dict:
+    """Errors, paired counts vs correlated PyMatching, µs per shot per stage; ``extra``:
+    more decoders' (S,) 'was wrong' masks on the same shots (reported, not timed)."""
+    from qec import PairedCounts
+
     truth, stage, ref = raw["truth"], raw["stage"], raw["refs"]
     us = {k: v / shots * 1e6 for k, v in stage.items()}
     soft_us = us["network"] + us["soft"]
     first_us = soft_us + us["correlated"]
     wrong = {n: (raw[n] != truth).any(axis=1) for n in BASE}
     cost = {"pymatching": us["pymatching"], REFERENCE: us["correlated"], "soft": soft_us}
-    extra = {}
+    layered = {}
     for name, layers in LAYERED.items():
         answer, seconds, sent, over = layered_answer(raw["soft"], ref, layers)
         wrong[name] = (answer != truth).any(axis=1)
         cost[name] = first_us + seconds / shots * 1e6
-        extra[name] = {"referee_us_per_shot": seconds / shots * 1e6,
-                       "referee_share_of_cost": seconds / shots * 1e6 / cost[name],
-                       "shots_to_last_layer": sent, "over_budget_shots": over,
-                       "cost_vs_soft": cost[name] / soft_us}
+        layered[name] = {"referee_us_per_shot": seconds / shots * 1e6,
+                         "referee_share_of_cost": seconds / shots * 1e6 / cost[name],
+                         "shots_to_last_layer": sent, "over_budget_shots": over,
+                         "cost_vs_soft": cost[name] / soft_us}
     wrong["oracle"] = wrong["soft"] & wrong[REFERENCE]
+    wrong.update(extra or {})
     contested = int(ref["index"].size)
     per_referred = {r: (float(ref["seconds"][r][ref["decided"][r]].mean()) * 1e6
                         if ref["decided"][r].any() else None) for r in REFEREES}
     decoders = {}
     for n, w in wrong.items():
         pair = PairedCounts.of(n, w, REFERENCE, wrong[REFERENCE])
-        decoders[n] = {**rate(int(w.sum()), shots, task.rounds), "us_per_shot": cost.get(n),
+        decoders[n] = {**rate(int(w.sum()), shots, rounds), "us_per_shot": cost.get(n),
                        "only_this_wrong": pair.only_a, "only_correlated_wrong": pair.only_b,
                        "mcnemar_p": pair.p_value,
-                       "ratio_vs_correlated": (int(wrong[REFERENCE].sum()) / max(1, int(w.sum()))),
-                       **extra.get(n, {})}
-    return {"noise": noise, "p": p, "distance": distance, "basis": basis,
-            "rounds": task.rounds, "shots": shots, "seed": SEED, "model": MODELS[noise],
-            "ensemble_members": raw["members"], "contested": contested,
+                       "ratio_vs_correlated": int(wrong[REFERENCE].sum()) / max(1, int(w.sum())),
+                       **layered.get(n, {})}
+    return {"ensemble_members": raw["members"], "contested": contested,
             "referred_share": contested / shots, "stage_us_per_shot": us,
             "referee_us_per_referred_shot": per_referred,
             "tesseract_seconds_budget": tesseract_seconds, "decoders": decoders}
 
 
 def point_label(r: dict) -> str:
+    if r["noise"] == "sycamore":
+        return f"Sycamore {r['experiment']}"
     return f"{r['noise']} p={r['p']:g} d={r['distance']} {r['basis']}"
 
 
@@ -329,8 +363,8 @@ def plot(rows: list[dict], path: Path) -> None:
         sel = [r for r in rows if (r["noise"], r["p"], r["distance"]) == key]
         shots = sum(r["shots"] for r in sel)
         for name in sel[0]["decoders"]:
-            if name == "oracle":
-                continue
+            if any(r["decoders"][name]["us_per_shot"] is None for r in sel):
+                continue          # the oracle and Google's files: not decoders we time
             errors = sum(r["decoders"][name]["errors"] for r in sel)
             us = np.mean([r["decoders"][name]["us_per_shot"] for r in sel])
             lo, hi = (x * shots for x in wilson_interval(errors, shots))
@@ -349,6 +383,29 @@ def plot(rows: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
+def merged_rows(out: Path, rows: list[dict]) -> list[dict]:
+    """``rows`` plus the Sycamore rows of ``out/layered_sycamore.json`` (if any), once each."""
+    import json
+
+    path = out / "layered_sycamore.json"
+    extra = json.loads(path.read_text())["rows"] if path.exists() else []
+    keep = [r for r in rows if r["noise"] != "sycamore"]
+    return keep + extra
+
+
+def render(out: Path, stem: str) -> None:
+    """Redraw ``stem``.md/.png (and rewrite its .json) from its .json, Sycamore rows merged."""
+    import json
+
+    data = json.loads((out / f"{stem}.json").read_text())
+    rows = merged_rows(out, data["rows"]) if stem == "layered" else data["rows"]
+    data = {**data, "rows": rows}
+    write_suite_files(out, stem, data,
+                      markdown=lambda path: write_text(path, markdown(rows, data["meta"])),
+                      plot=lambda path: plot(rows, path))
+    write_text(out / f"{stem}_summary.md", "\n".join(summary(rows)) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench layered",
                                      description=__doc__.splitlines()[0])
@@ -359,24 +416,57 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="tesseract's time per point, seconds (default 120)")
     parser.add_argument("--only", default=None,
                         help="comma-separated point indices of the ladder to run")
+    parser.add_argument("--sycamore", type=Path, default=None, metavar="DATA_DIR",
+                        help="run only the Sycamore d=5 experiment(s) of DATA_DIR (Google's "
+                             "qec3v5 data, see bench/layered_hardware.py), writing "
+                             "layered_sycamore.*; --render merges them into layered.*")
+    parser.add_argument("--sycamore-shots", type=int, default=10_000,
+                        help="first shots of each Sycamore experiment (default 10,000)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--render", action="store_true",
+                        help="only redraw the .md and .png from the existing .json")
     args = parser.parse_args(argv)
+    stem = "layered_quick" if args.quick else "layered"
+    if args.render:
+        render(args.out, stem)
+        return 0
     import torch
 
     torch.set_num_threads(1)
+    if args.sycamore is not None:
+        return run_sycamore(args)
     points = QUICK_POINTS if args.quick else POINTS
     if args.only:
         points = [points[int(i)] for i in args.only.split(",")]
-    stem = "layered_quick" if args.quick else "layered"
     meta, rows = run_metadata(), []
     for noise, p, d, basis, shots in points:
         start = time.perf_counter()
         rows.append(point(noise, p, d, basis, max(100, int(shots * args.scale)),
                           tesseract_seconds=args.tesseract_seconds))
-        print(f"{point_label(rows[-1])}: " + ", ".join(
-            f"{k} {v['errors']}" for k, v in rows[-1]["decoders"].items())
-            + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+        report(rows[-1], start)
         write_suite_files(args.out, stem, {"meta": meta, "rows": rows},
                           markdown=lambda path: write_text(path, markdown(rows, meta)),
                           plot=lambda path: plot(rows, path))
+    render(args.out, stem)
+    return 0
+
+
+def report(row: dict, start: float) -> None:
+    print(f"{point_label(row)}: " + ", ".join(f"{k} {v['errors']}" for k, v in
+                                              row["decoders"].items())
+          + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+def run_sycamore(args: argparse.Namespace) -> int:
+    from bench.layered_hardware import EXPERIMENTS
+
+    meta, rows = run_metadata(), []
+    for name in EXPERIMENTS:
+        start = time.perf_counter()
+        rows.append(sycamore_point(args.sycamore / name, args.sycamore_shots,
+                                   tesseract_seconds=args.tesseract_seconds))
+        report(rows[-1], start)
+    stem = "layered_sycamore"
+    write_suite_files(args.out, stem, {"meta": meta, "rows": rows},
+                      markdown=lambda path: write_text(path, markdown(rows, meta)))
     return 0

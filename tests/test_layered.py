@@ -187,3 +187,20 @@ def test_the_sinter_plugin_builds_the_consensus_decoder():
     chunk = next(sample_detectors(TASK.circuit(), shots=64, seed=1))
     out = compiled.decode_shots_bit_packed(bit_packed_detection_event_data=chunk.dets)
     assert out.shape == (64, 1) and out.dtype == np.uint8
+
+
+@pytest.mark.slow
+def test_the_ladders_quick_mode_writes_its_results(tmp_path):
+    from bench.__main__ import main as bench_main
+
+    assert bench_main(["layered", "--quick", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "layered_quick.json").read_text())
+    (row,) = data["rows"]
+    errors = {name: d["errors"] for name, d in row["decoders"].items()}
+    both_wrong = errors["oracle"]
+    assert all(both_wrong <= e for e in errors.values())      # the ceiling of any referee
+    assert errors["consensus[beliefmatching]"] <= row["contested"] + both_wrong
+    assert row["referred_share"] == row["contested"] / row["shots"]
+    assert (tmp_path / "layered_quick.md").read_text().startswith("# The layered")
+    assert (tmp_path / "layered_quick.png").stat().st_size > 0
+    assert bench_main(["layered", "--quick", "--render", "--out", str(tmp_path)]) == 0
