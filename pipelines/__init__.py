@@ -41,11 +41,12 @@ from pipelines._windows.worker import WindowedDecoder, WindowWorker
 from qec import __version__
 
 __all__ = [
-    "__version__", "BlockPredecoder", "CONSENSUS_DECODERS", "ConsensusDecoder",
-    "DECODER_NAMES", "InProcessPool", "InProcessPredecoderPool", "LoadConfig", "main",
-    "make_decoder", "make_decoder_for_dem", "PREDECODER_DECODERS", "Perturbation",
+    "__version__", "BlockPredecoder", "DECODER_NAMES", "InProcessPool", "InProcessPredecoderPool",
+    "LoadConfig", "main", "make_decoder", "make_decoder_for_dem", "PREDECODER_DECODERS",
     "PredecoderPipeline", "ray_session", "RayPool", "RayPredecoderPool", "RoundSource",
     "run_loadtest", "run_stream", "run_task", "RunResult", "ServeConfig", "ServiceClient",
-    "ServiceError", "sinter_decoders", "SoftEnsemble", "StreamConfig", "StreamResult",
-    "StreamService", "WindowedDecoder", "WindowPlan", "WindowWorker",
+    "ServiceError", "sinter_decoders", "StreamConfig", "StreamResult", "StreamService",
+    "WindowedDecoder", "WindowPlan", "WindowWorker",
+    # the layered decoders
+    "CONSENSUS_DECODERS", "ConsensusDecoder", "Perturbation", "SoftEnsemble",
 ]

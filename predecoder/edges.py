@@ -4,9 +4,12 @@
 The edge formulation of docs/design.md section 5. Every edge of :class:`qec.MatchingGraph` is
 anchored at the endpoint with the smaller (round, row, col) and classified by the offset
 (dt, drow, dcol) to its other endpoint; a boundary edge gets the boundary class. The class
-table :data:`EDGE_CLASSES` is written out below, once: it is the same for every odd d >= 3,
-any number of rounds and both memory bases of the rotated code (8 offsets + boundary), and a
-layout refuses a DEM with an offset outside it or two edges in one (class, cell) slot.
+table :data:`EDGE_CLASSES` is the canonical layout's offset table :data:`qec.frame.EDGE_OFFSETS`
+plus the boundary class: the same for every odd d >= 3, any number of rounds and both memory
+bases of the rotated code, and for circuits in other coordinates (Google's Sycamore grid),
+which :class:`qec.Geometry` maps onto that layout in the orientation the table (and the
+shipped models) assume. A layout refuses a DEM with an offset outside it or two edges in one
+(class, cell) slot.
 
 Why (b) and not the paper's formulation (a) (data-error changes + measurement flags):
 
@@ -42,14 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from qec import BOUNDARY, Geometry, InputError, MatchingGraph, Task
+from qec.frame import EDGE_OFFSETS  # the canonical layout's table: qec.Geometry maps onto it
 
-# (dt, drow, dcol) from the anchor (the smaller (t, row, col) endpoint) to the other endpoint.
-EDGE_OFFSETS: tuple[tuple[int, int, int], ...] = (
-    (0, 1, -1), (0, 1, 1),                       # spacelike, same round (diagonal neighbours)
-    (1, 0, 0),                                   # timelike (measurement error)
-    (1, -1, -1), (1, -1, 1), (1, 1, -1),         # spacetime diagonals (hook / CNOT faults)
-    (1, -2, 0), (1, 0, -2),                      # spacetime, two plaquettes apart
-)
 BOUNDARY_CLASS = len(EDGE_OFFSETS)
 EDGE_CLASSES: tuple[str, ...] = tuple(
     f"dt{dt}_dr{dr:+d}_dc{dc:+d}" for dt, dr, dc in EDGE_OFFSETS) + ("boundary",)

@@ -14,6 +14,7 @@ from qec.budget import WorkEstimate, check_fits, estimate_detectors, estimate_ta
 from qec.circuits import Basis, memory_circuit
 from qec.errors import InputError, InputTypeError, RunFailure
 from qec.files import append_text, atomic_path, atomic_write, check_output_dir, check_output_path
+from qec.frame import LayoutFrame
 from qec.geometry import BASIS_X, BASIS_Z, Geometry
 from qec.graph import BOUNDARY, PROB_FLOOR, MatchingGraph, weight_of_prob, xor_prob
 from qec.matching import MATCHING_DECODERS, MatchingDecoder
@@ -52,18 +53,20 @@ from qec.stats import (
 from qec.task import Task, circuit_dem
 
 __all__ = [
-    "append_text", "atomic_path", "atomic_write", "Basis", "BASIS_X", "BASIS_Z",
-    "BlossomMatcher", "BOUNDARY", "check_fits", "check_output_dir", "check_output_path",
-    "check_packed", "circuit_dem", "DecodeStats", "DEFAULT_CHUNK_SHOTS", "edge_ids_of_pairs",
+    "append_text", "atomic_path", "atomic_write", "Basis", "BASIS_X", "BASIS_Z", "BlossomMatcher",
+    "BOUNDARY", "check_fits", "check_output_dir", "check_output_path", "check_packed",
+    "circuit_dem", "DecodeStats", "DEFAULT_CHUNK_SHOTS", "edge_ids_of_pairs",
     "estimate_detectors", "estimate_task", "format_rate", "Geometry", "InputError",
-    "InputTypeError", "MATCHING_DECODERS", "MatchingDecoder", "MatchingGraph", "mcnemar_exact",
-    "make_referee", "memory_circuit", "MissingRefereeError", "NOISE_NAMES", "NoiseModel",
-    "pack_bits", "PairedCounts", "PAULIS_2Q", "per_round", "PerShotWeightMatcher",
-    "popcount_rows", "PROB_FLOOR", "read_sample_file", "REFEREE_NAMES",
-    "referee_within_budget", "RunFailure", "sample_dem", "sample_detectors",
-    "sample_format_from_path", "SAMPLE_FORMATS", "SampleChunk", "sinter_csv_header",
-    "sinter_rows", "SparseEdgeWeights", "StageStats", "Task", "unpack_bits", "us_per_round",
-    "weight_of_prob", "wilson_interval", "WorkEstimate", "write_sample_file", "xor_prob",
+    "InputTypeError", "LayoutFrame", "MATCHING_DECODERS", "MatchingDecoder", "MatchingGraph",
+    "mcnemar_exact",
+    "memory_circuit", "NOISE_NAMES", "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q",
+    "per_round", "PerShotWeightMatcher", "popcount_rows", "PROB_FLOOR", "read_sample_file",
+    "RunFailure", "sample_dem", "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS",
+    "SampleChunk", "sinter_csv_header", "sinter_rows", "SparseEdgeWeights", "StageStats", "Task",
+    "unpack_bits", "us_per_round", "weight_of_prob", "wilson_interval", "WorkEstimate",
+    "write_sample_file", "xor_prob",
+    # the referees of the layered decoders (qec.referees)
+    "make_referee", "MissingRefereeError", "REFEREE_NAMES", "referee_within_budget",
 ]
 
 

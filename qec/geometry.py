@@ -1,10 +1,14 @@
 """The one object that knows where every detector sits.
 
-Built from a circuit's detector coordinates (x, y, t) in the rotated layout of
-``stim.Circuit.generated`` and :func:`qec.memory_circuit`: the stabilizer at (x, y) lies on
-plaquette (i, j) = (x/2, y/2) of a (d+1)x(d+1) lattice, X-type iff i + j is odd, so one grid
-holds both bases like a checkerboard. Every later stage (pre-decoder encoding, noise
-learning, windows) asks this object; nothing else re-derives the layout.
+Built from a circuit's (or its DEM's) detector coordinates (x, y, t). The grid is the
+rotated layout of ``stim.Circuit.generated`` and :func:`qec.memory_circuit`: the stabilizer
+at (x, y) lies on plaquette (row, col) = (y/2, x/2) of a (d+1)x(d+1) lattice, X-type iff
+row + col is odd, so one grid holds both bases like a checkerboard. Circuits whose detectors
+sit on a rotated, reflected, translated or scaled copy of that lattice (Google's Sycamore
+grid, turned by 45 degrees) are mapped onto it by :func:`qec.frame.infer_frame`, which
+reads only coordinates (and, to fix the orientation, the DEM's edges), never detector order.
+Time slices are the distinct t values in increasing order. Every later stage (pre-decoder
+encoding, noise learning, windows) asks this object; nothing else re-derives the layout.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import numpy as np
 import stim
 
 from qec.errors import InputError
+from qec.frame import LayoutFrame, infer_frame
+from qec.graph import MatchingGraph
 
 BASIS_X, BASIS_Z = 0, 1
 
@@ -33,6 +39,7 @@ class Geometry:
         x_present, z_present: (H, W) bool, where X / Z stabilizers exist.
         basis: the memory basis ('X' or 'Z'), the basis of the first-round detectors.
         observable_data: ((row, col), ...) data qubits (d x d grid) of the logical observable.
+        frame: the map from the circuit's (x, y) coordinates onto (row, col).
 
     Examples:
         >>> from qec import memory_circuit
@@ -53,6 +60,7 @@ class Geometry:
     z_present: np.ndarray
     basis: str
     observable_data: tuple[tuple[int, int], ...]
+    frame: LayoutFrame
 
     @property
     def rounds(self) -> int:
@@ -70,19 +78,42 @@ class Geometry:
         return np.bincount(self.det_round, minlength=self.shape[0]).astype(np.int64)
 
     @classmethod
-    def from_circuit(cls, circuit: stim.Circuit) -> Geometry:
-        """Derive the geometry of a rotated surface-code memory circuit."""
-        rnd, row, col = _cells(circuit.get_detector_coordinates(), circuit.num_detectors)
-        return cls._assemble(rnd, row, col, distance=_distance(circuit, row, col),
-                             observable_data=_observable_data(circuit))
+    def from_circuit(cls, circuit: stim.Circuit, *, dem: stim.DetectorErrorModel | None = None,
+                     basis: str | None = None) -> Geometry:
+        """Derive the geometry of a rotated surface-code memory circuit, in any coordinates.
+
+        Args:
+            circuit: the memory experiment (noisy or not), with DETECTOR(x, y, t) coordinates.
+            dem: its decomposed DEM, if at hand; otherwise built only when the coordinates
+                alone leave the orientation open (never for the canonical layout).
+            basis: the memory basis, if known (needed only for a one-round experiment in
+                non-canonical coordinates: see :func:`qec.frame.infer_frame`).
+
+        Examples:
+            >>> import stim
+            >>> c = stim.Circuit.generated("surface_code:rotated_memory_x", distance=3,
+            ...                            rounds=3, after_clifford_depolarization=0.001)
+            >>> turned = stim.Circuit(str(c).replace("QUBIT_COORDS(", "QUBIT_COORDS(-"
+            ...                       ).replace("DETECTOR(", "DETECTOR(-"))   # x -> -x
+            >>> a, b = Geometry.from_circuit(c), Geometry.from_circuit(turned)
+            >>> bool((a.index == b.index).all()), b.basis, b.distance
+            (True, 'X', 3)
+        """
+        xy, rnd = _coordinates(circuit.get_detector_coordinates(), circuit.num_detectors)
+        frame = infer_frame(xy, first_round=rnd == 0, rounds=rnd,
+                            edges=lambda: _edge_pairs(circuit, dem), basis=basis)
+        _check_data_qubits(circuit, frame)
+        cells = frame.cells(xy)
+        return cls._assemble(rnd, cells[:, 0], cells[:, 1], frame=frame,
+                             observable_data=_observable_data(circuit, frame))
 
     @classmethod
-    def from_dem(cls, dem: stim.DetectorErrorModel) -> Geometry:
+    def from_dem(cls, dem: stim.DetectorErrorModel, *, basis: str | None = None) -> Geometry:
         """The same geometry from a circuit's detector error model (e.g. all sinter gives).
 
         A DEM keeps the circuit's DETECTOR(x, y, t) coordinates but not its qubits, so the
-        distance is read from the plaquette lattice (rows and columns 0..d) and
-        ``observable_data`` is empty.
+        distance is read from the plaquette lattice and ``observable_data`` is empty; the
+        orientation of a non-canonical layout comes from the DEM's own edges.
 
         Examples:
             >>> from qec import memory_circuit
@@ -91,31 +122,30 @@ class Geometry:
             >>> a.shape == b.shape and bool((a.index == b.index).all()), b.observable_data
             (True, ())
         """
-        rnd, row, col = _cells(dem.get_detector_coordinates(), dem.num_detectors)
-        distance = int(max(row.max(), col.max()))
-        if distance < 3 or distance % 2 == 0:
-            raise InputError(f"detector plaquettes span rows/cols 0..{distance}; a rotated "
-                             "surface code of odd distance d >= 3 spans 0..d")
-        return cls._assemble(rnd, row, col, distance=distance, observable_data=())
+        xy, rnd = _coordinates(dem.get_detector_coordinates(), dem.num_detectors)
+        frame = infer_frame(xy, first_round=rnd == 0, rounds=rnd,
+                            edges=lambda: MatchingGraph.from_dem(dem).edge_dets, basis=basis)
+        cells = frame.cells(xy)
+        return cls._assemble(rnd, cells[:, 0], cells[:, 1], frame=frame, observable_data=())
 
     @classmethod
-    def _assemble(cls, rnd: np.ndarray, row: np.ndarray, col: np.ndarray, *, distance: int,
+    def _assemble(cls, rnd: np.ndarray, row: np.ndarray, col: np.ndarray, *,
+                  frame: LayoutFrame,
                   observable_data: tuple[tuple[int, int], ...]) -> Geometry:
-        num = len(rnd)
+        num, distance = len(rnd), frame.distance
         shape = (int(rnd.max()) + 1, distance + 1, distance + 1)
         index = np.full(shape, -1, dtype=np.int64)
-        if np.any(index[rnd, row, col] != -1) or len(set(zip(rnd, row, col))) != num:
+        if len(set(zip(rnd.tolist(), row.tolist(), col.tolist()))) != num:
             raise InputError("two detectors share a (round, x, y) cell")
         index[rnd, row, col] = np.arange(num)
         basis_arr = np.where((row + col) % 2 == 1, BASIS_X, BASIS_Z).astype(np.uint8)
         x_present, z_present = _presence(shape, row, col, basis_arr)
         first = set(basis_arr[rnd == 0].tolist())
-        if len(first) != 1:
-            raise InputError("first-round detectors mix X and Z checks: not a memory circuit")
         return cls(distance=distance, num_detectors=num, det_round=rnd, det_row=row,
                    det_col=col, det_basis=basis_arr, shape=shape, index=index,
                    x_present=x_present, z_present=z_present,
-                   basis="X" if first == {BASIS_X} else "Z", observable_data=observable_data)
+                   basis="X" if first == {BASIS_X} else "Z", observable_data=observable_data,
+                   frame=frame)
 
     def to_grid(self, dets: np.ndarray) -> np.ndarray:
         """(S, D) 0/1 detection events -> (S, T, H, W) uint8; empty cells are 0."""
@@ -134,25 +164,59 @@ class Geometry:
         return grid[:, self.det_round, self.det_row, self.det_col]
 
 
-def _cells(coords: dict, num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Detector coordinates (x, y, t) -> (round, row, col) int arrays of the rotated layout."""
+def _coordinates(coords: dict, num: int) -> tuple[np.ndarray, np.ndarray]:
+    """Detector coordinates -> (D, 2) float (x, y) and (D,) int64 time slice (rank of t)."""
     if num == 0 or any(len(coords.get(k, ())) < 3 for k in range(num)):
         raise InputError("circuit needs DETECTOR(x, y, t) coordinates on every detector")
     xyt = np.array([coords[k][:3] for k in range(num)], dtype=float)
-    if np.any(xyt != np.round(xyt)) or np.any(xyt[:, :2] % 2 != 0):
-        raise InputError("detector (x, y) coordinates must be even integers (rotated layout)")
-    x, y, t = (xyt[:, k].astype(int) for k in range(3))
-    return t - t.min(), y // 2, x // 2
+    if not np.isfinite(xyt).all():
+        raise InputError("detector coordinates must be finite numbers")
+    _, rnd = np.unique(xyt[:, 2], return_inverse=True)
+    return xyt[:, :2], rnd.astype(np.int64).reshape(-1)
 
 
-def _distance(circuit: stim.Circuit, row: np.ndarray, col: np.ndarray) -> int:
-    data = [xy for xy in circuit.get_final_qubit_coordinates().values()
-            if len(xy) >= 2 and xy[0] % 2 == 1 and xy[1] % 2 == 1]
-    distance = int(round(len(data) ** 0.5))
-    if distance * distance != len(data) or max(row.max(), col.max()) > distance:
-        raise InputError(f"found {len(data)} data qubits at odd coordinates; a rotated "
-                         "surface code of distance d has d*d")
-    return distance
+def _edge_pairs(circuit: stim.Circuit, dem: stim.DetectorErrorModel | None) -> np.ndarray:
+    """(E, 2) detector pairs of the circuit's decomposed DEM (the circuit's own noise, or a
+    probe of two-qubit depolarization after every two-qubit gate when it has none)."""
+    from qec.task import circuit_dem
+
+    if dem is None:
+        dem = circuit_dem(circuit)
+        if dem.num_errors == 0:
+            dem = circuit_dem(_with_probe_noise(circuit))
+    return MatchingGraph.from_dem(dem).edge_dets
+
+
+def _with_probe_noise(circuit: stim.Circuit) -> stim.Circuit:
+    out = stim.Circuit()
+    for inst in circuit.flattened():
+        out.append(inst)
+        data = stim.gate_data(inst.name)
+        if data.is_two_qubit_gate and data.is_unitary:
+            out.append("DEPOLARIZE2", inst.targets_copy(), 1e-3)
+    return out
+
+
+def _data_cells(circuit: stim.Circuit, frame: LayoutFrame) -> dict[int, tuple[int, int]]:
+    """Qubit -> data cell (row, col) in the d x d grid, for the patch's data qubits."""
+    coords = {q: xy[:2] for q, xy in circuit.get_final_qubit_coordinates().items()
+              if len(xy) >= 2}
+    if not coords:
+        return {}
+    qubits = list(coords)
+    rc = frame.data_cells(np.array([coords[q] for q in qubits], dtype=float))
+    ok = (np.abs(rc - np.rint(rc)) < 1e-6).all(axis=1)
+    cells = np.rint(rc).astype(np.int64)
+    ok &= ((cells >= 0) & (cells < frame.distance)).all(axis=1)
+    return {q: (int(cells[i, 0]), int(cells[i, 1])) for i, q in enumerate(qubits) if ok[i]}
+
+
+def _check_data_qubits(circuit: stim.Circuit, frame: LayoutFrame) -> None:
+    found = len(set(_data_cells(circuit, frame).values()))
+    d = frame.distance
+    if found != d * d:
+        raise InputError(f"found {found} data qubits on the cells of the d={d} patch that the "
+                         f"detectors span; a rotated surface code of distance {d} has {d * d}")
 
 
 def _presence(
@@ -165,9 +229,9 @@ def _presence(
     return x_present, z_present
 
 
-def _observable_data(circuit: stim.Circuit) -> tuple[tuple[int, int], ...]:
+def _observable_data(circuit: stim.Circuit,
+                     frame: LayoutFrame) -> tuple[tuple[int, int], ...]:
     """Data cells (row, col) whose measurements OBSERVABLE_INCLUDE(0) reads."""
-    coords = circuit.get_final_qubit_coordinates()
     measured: list[int] = []
     support: set[int] = set()
     for inst in circuit.flattened():
@@ -177,5 +241,5 @@ def _observable_data(circuit: stim.Circuit) -> tuple[tuple[int, int], ...]:
                     support.add(measured[len(measured) + t.value])
         elif stim.gate_data(inst.name).produces_measurements:
             measured += [t.value for t in inst.targets_copy() if t.is_qubit_target]
-    cells = {(int(coords[q][1]) // 2, int(coords[q][0]) // 2) for q in support}
-    return tuple(sorted(cells))
+    cells = _data_cells(circuit, frame)
+    return tuple(sorted({cells[q] for q in support if q in cells}))
