@@ -337,12 +337,19 @@ def summary(rows: list[dict]) -> list[str]:
             d = pool[name]
             cost = "" if d["cost_vs_soft"] is None else f", {d['cost_vs_soft']:.2f}x soft"
             cells.append(f"{d['errors']} ({d['ratio']:.2f}x, p={d['mcnemar_p']:.2g}{cost})")
-        lines.append(f"| {key[0]} p={key[1]:g} d={key[2]} {'+'.join(pool['bases'])} | "
+        lines.append(f"| {key_label(key, pool['bases'])} | "
                      f"{pool['shots']:,} | {pool[REFERENCE]['errors']} | " + " | ".join(cells)
                      + " |")
     lines += ["", "Cells: errors (ratio vs correlated PyMatching, exact McNemar p, amortised "
               "cost as a multiple of soft mode's)."]
     return lines
+
+
+def key_label(key: tuple, bases: list[str]) -> str:
+    """'uniform p=0.006 d=5 X+Z' or 'Sycamore d=5 X' for a pooled (noise, p, d) point."""
+    if key[0] == "sycamore":
+        return f"Sycamore d={key[2]} {'+'.join(bases)}"
+    return f"{key[0]} p={key[1]:g} d={key[2]} {'+'.join(bases)}"
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -373,7 +380,7 @@ def plot(rows: list[dict], path: Path) -> None:
         oracle = sum(r["decoders"]["oracle"]["errors"] for r in sel)
         ax.axhline(oracle, ls=":", c="gray", label="oracle (ceiling)")
         ax.set_xscale("log")
-        ax.set_title(f"{key[0]} p={key[1]:g} d={key[2]}, {shots:,} shots")
+        ax.set_title(f"{key_label(key, sorted({r['basis'] for r in sel}))}, {shots:,} shots")
         ax.set_xlabel("µs per shot (amortised, shared CPU)")
         ax.set_ylabel("errors")
     for ax in list(axes.flat)[len(keys):]:

@@ -204,3 +204,22 @@ def test_the_ladders_quick_mode_writes_its_results(tmp_path):
     assert (tmp_path / "layered_quick.md").read_text().startswith("# The layered")
     assert (tmp_path / "layered_quick.png").stat().st_size > 0
     assert bench_main(["layered", "--quick", "--render", "--out", str(tmp_path)]) == 0
+
+
+def test_decode_on_sycamore_data_with_no_referee_time_gives_soft_modes_answers(tmp_path,
+                                                                               capsys):
+    from pathlib import Path
+
+    data = (Path(__file__).parent / "data" / "google_qec3v5"
+            / "surface_code_bX_d3_r03_center_5_3")
+    common = ["decode", "--circuit", str(data / "circuit_noisy.stim"), "--dets",
+              str(data / "detection_events.b8"), "--obs", str(data / "obs_flips_actual.01"),
+              "--json"]
+    assert main([*common, "--decoder", "predecoder+soft-matching",
+                 "--out", str(tmp_path / "soft.b8")]) == 0
+    capsys.readouterr()
+    assert main([*common, "--decoder", "predecoder+consensus", "--referee-budget-ms", "0",
+                 "--out", str(tmp_path / "consensus.b8")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["over_budget_shots"] == out["referred_shots"] > 0
+    assert (tmp_path / "soft.b8").read_bytes() == (tmp_path / "consensus.b8").read_bytes()

@@ -29,6 +29,7 @@ from pipelines._command.common import (
 from pipelines._decoders.registry import (
     DECODER_NAMES,
     MODEL_DECODERS,
+    StagedDecoder,
     make_decoder_for_dem,
     validate_decoder_names,
 )
@@ -111,8 +112,13 @@ def execute(args: argparse.Namespace) -> int:
             log.warning("the predictions match the observables no better than chance "
                         "(LER %.2f over %d shots): were --dets and --obs sampled from "
                         "--circuit?", stats.ler, stats.shots)
+    metrics = decoder.metrics() if isinstance(decoder, StagedDecoder) else {}
+    if metrics.get("over_budget_shots"):
+        log.warning("%d contested shots past --referee-budget-ms kept soft mode's answer",
+                    metrics["over_budget_shots"])
     if args.json:
-        print(json.dumps(_json(args, circuit, dets.shape[0], seconds, stats, rounds)))
+        print(json.dumps({**_json(args, circuit, dets.shape[0], seconds, stats, rounds),
+                          **metrics}))
     else:
         print(_summary(args, dets.shape[0], seconds, stats, rounds))
     return 0
