@@ -410,7 +410,7 @@ def render(out: Path, stem: str) -> None:
     write_suite_files(out, stem, data,
                       markdown=lambda path: write_text(path, markdown(rows, data["meta"])),
                       plot=lambda path: plot(rows, path))
-    write_text(out / f"{stem}_summary.md", "\n".join(summary(rows)) + "\n")
+    write_text(out / f"{stem}_summary.md", "\n".join(summary(rows)[2:]) + "\n")  # no heading
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,8 +14,10 @@ the referees, in layers:
   likelihood: under the network's own per-edge marginals, soft mode's answer is the
   most likely by construction, so a likelihood under that model would always side with soft.
   Temperature and cap are one knob without a prior (cap c at temperature T matches like cap
-  c * T); perturbing the logits alone mostly repeats soft mode's answer, mixing in the prior
-  does not (measured: see ``DEFAULT_MEMBERS``), so the default members vary the prior mix;
+  c * T); perturbing the logits alone mostly repeats soft mode's answer, so the default
+  members vary the prior mix (see ``DEFAULT_MEMBERS``). On the ladder (bench/layered.py) the
+  ensemble was barely better than soft mode (d = 5, p = 0.006: 1.05x fewer errors than
+  correlated PyMatching, belief-matching 1.13x), so no registered decoder uses it;
 - ``beliefmatching`` / ``tesseract`` / ``tesseract-short`` (:mod:`qec.referees`): decoders on
   the circuit's DEM, optional packages. After an ensemble layer, only the shots the ensemble
   does not decide unanimously go on.
@@ -127,7 +129,9 @@ class Perturbation:
 # Chosen on an exploration sample (d = 5, p = 0.006, 6,000 shots, seed 11; not the bench's
 # shots): on its 126 contested shots pure-logit members (cap 4 or 16, noise only) sided with
 # soft mode on 107-126 of them and were wrong as often (49-58 vs 55), while prior mixes of
-# 0.3 / 0.5 / 0.7 were wrong on 46 / 43 / 39, and this five-member vote on 38.
+# 0.3 / 0.5 / 0.7 were wrong on 46 / 43 / 39, and this five-member vote on 38. On the
+# ladder's own shots (seed 2301, 834 contested at d = 5) that gain did not hold: 377 wrong,
+# soft mode 395, belief-matching 284.
 DEFAULT_MEMBERS = (Perturbation(prior_mix=0.3), Perturbation(prior_mix=0.5),
                    Perturbation(prior_mix=0.7), Perturbation(prior_mix=0.5, noise=0.5, seed=1),
                    Perturbation(prior_mix=0.5, noise=0.5, seed=2))
