@@ -12,6 +12,7 @@
     python -m bench soft-correlated [--quick]  # a second pass for soft mode (soft_correlated)
     python -m bench hardware DATA_DIR | --quick  # Google's Sycamore data (bench/hardware.py)
     python -m bench device-model --data DIR  # device-trained models on Sycamore data
+    python -m bench layered [--quick]       # the layered decoder's ladder (bench/layered.py)
     python -m bench figures                 # summary figures from the JSON (bench/figures.py)
     python -m bench readme                  # README tables from bench/results (bench/readme.py)
 
@@ -41,6 +42,7 @@ SUITES = {
     "soft-correlated": "bench.soft_correlated",  # a second pass for soft mode (negative)
     "hardware": "bench.hardware",  # Google's Sycamore experiments (DATA_DIR, or --quick)
     "device-model": "bench.device_model",  # device-trained pre-decoders on real held-out shots
+    "layered": "bench.layered",  # consensus decoders: referees on the contested shots
     "figures": "bench.figures",  # draws summary figures from the suites' JSON
     "readme": "bench.readme",  # last: copies the regenerated tables into README.md
 }

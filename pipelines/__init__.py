@@ -3,6 +3,7 @@
 The package is split by job (private subpackages; everything users call is re-exported here):
 
 - ``_decoders``: the decoder registry, the pre-decoder pipelines (hard and soft), the
+  layered consensus decoders (a referee for the shots two decoders dispute), the
   block-wise pre-decoder of long experiments, ``run_task`` and the sinter plugin;
 - ``_windows``: parallel-window decoding (the plan, slice layout, window graphs, the worker);
 - ``_stream``: the streaming service (config, round source, service and pools, Ray actors);
@@ -15,6 +16,12 @@ The design notes (docs/design.md) draw the package map and the allowed import di
 
 from pipelines._command.main import main
 from pipelines._decoders.blocks import BlockPredecoder
+from pipelines._decoders.consensus import (
+    CONSENSUS_DECODERS,
+    ConsensusDecoder,
+    Perturbation,
+    SoftEnsemble,
+)
 from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS, PredecoderPipeline
 from pipelines._decoders.registry import DECODER_NAMES, make_decoder, make_decoder_for_dem
 from pipelines._decoders.run import RunResult, run_task
@@ -40,4 +47,6 @@ __all__ = [
     "run_loadtest", "run_stream", "run_task", "RunResult", "ServeConfig", "ServiceClient",
     "ServiceError", "sinter_decoders", "StreamConfig", "StreamResult", "StreamService",
     "WindowedDecoder", "WindowPlan", "WindowWorker",
+    # the layered decoders
+    "CONSENSUS_DECODERS", "ConsensusDecoder", "Perturbation", "SoftEnsemble",
 ]

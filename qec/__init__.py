@@ -41,6 +41,12 @@ from qec.per_shot_matching import (
     SparseEdgeWeights,
     edge_ids_of_pairs,
 )
+from qec.referees import (
+    REFEREE_NAMES,
+    MissingRefereeError,
+    make_referee,
+    referee_within_budget,
+)
 from qec.sample_io import (
     SAMPLE_FORMATS,
     read_sample_file,
@@ -77,6 +83,8 @@ __all__ = [
     "WorkEstimate",
     "write_sample_file", "xor_prob",
     "CycleFit", "Experiment", "fit_error_per_cycle", "read_dem_file", "read_experiment",
+    # the referees of the layered decoders (qec.referees)
+    "make_referee", "MissingRefereeError", "REFEREE_NAMES", "referee_within_budget",
 ]
 
 

@@ -150,6 +150,27 @@ def add_task_flags(p: argparse.ArgumentParser, *, p_default: float,
                         "(default: none)")
 
 
+def add_referee_budget_flag(p: argparse.ArgumentParser) -> None:
+    """``--referee-budget-ms``: the consensus decoders' referee time per batch."""
+    p.add_argument("--referee-budget-ms", type=number(0, 1e9), default=None,
+                   help="predecoder+consensus...: most referee milliseconds per batch of "
+                        "shots; contested shots past it keep the soft answer and are counted "
+                        "(default: no limit)")
+
+
+def referee_budget_seconds(args: argparse.Namespace, decoders: list[str]) -> float | None:
+    """--referee-budget-ms in seconds, refused when no decoder named has a referee."""
+    from pipelines._decoders.consensus import CONSENSUS_DECODERS
+
+    if args.referee_budget_ms is None:
+        return None
+    if not any(name in CONSENSUS_DECODERS for name in decoders):
+        raise InputError(f"--referee-budget-ms={args.referee_budget_ms:g} applies to the "
+                         f"consensus decoders only ({', '.join(CONSENSUS_DECODERS)}); none "
+                         f"of {', '.join(decoders)} has a referee")
+    return args.referee_budget_ms / 1000
+
+
 def tasks_from_args(args: argparse.Namespace) -> list[Task]:
     """One task per basis named by the task flags (``--basis both``: X then Z)."""
     bases = ["X", "Z"] if args.basis == "both" else [args.basis]

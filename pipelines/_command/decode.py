@@ -18,15 +18,21 @@ import stim
 
 from pipelines._command.common import (
     MAX_ROUNDS,
+    add_referee_budget_flag,
     input_file,
     integer,
     model_help,
     one_of,
     output_file,
+    referee_budget_seconds,
 )
-from pipelines._command.decode_weights import execute_experiment, predict, weights_flag
-from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
-from pipelines._decoders.registry import DECODER_NAMES, validate_decoder_names
+from pipelines._command.decode_weights import (
+    execute_experiment,
+    predict,
+    warn_over_budget,
+    weights_flag,
+)
+from pipelines._decoders.registry import DECODER_NAMES, MODEL_DECODERS, validate_decoder_names
 from qec import (
     SAMPLE_FORMATS,
     DecodeStats,
@@ -90,12 +96,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with learned weights: learn from every shot and decode them all "
                         "(in-sample, optimistic; reported as such)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_referee_budget_flag(p)
     p.set_defaults(handler=execute)
 
 
 def execute(args: argparse.Namespace) -> int:
     validate_decoder_names([args.decoder])
-    if args.model is not None and args.decoder not in PREDECODER_DECODERS:
+    if args.model is not None and args.decoder not in MODEL_DECODERS:
         raise InputError(f"--model={args.model!r} applies to the pre-decoder only; "
                          f"--decoder={args.decoder!r} does not use one")
     if args.experiment is not None:
@@ -111,7 +118,8 @@ def execute(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     predicted = predict(args.decoder, circuit=circuit, dets=dets, weights=args.weights,
                         model=args.model, dets_path=args.dets, in_sample=args.in_sample,
-                        chunk_shots=DECODE_CHUNK_SHOTS)
+                        chunk_shots=DECODE_CHUNK_SHOTS,
+                        referee_budget_seconds=referee_budget_seconds(args, [args.decoder]))
     predictions = predicted.predictions
     seconds = time.perf_counter() - start
     stats = None
@@ -126,10 +134,11 @@ def execute(args: argparse.Namespace) -> int:
                             seconds=seconds, rounds=rounds or 1)
     write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
                       num_observables=circuit.num_observables)
+    warn_over_budget(predicted.metrics)
     if args.json:
         print(json.dumps({**_json(args, circuit, dets.shape[0], seconds, stats, rounds),
                           "weights": predicted.weights, "cross_fitted": predicted.cross_fitted,
-                          "in_sample": predicted.in_sample}))
+                          "in_sample": predicted.in_sample, **predicted.metrics}))
     else:
         print(_summary(args, dets.shape[0], seconds, stats, rounds))
     return 0
@@ -211,7 +220,7 @@ def _rounds(args: argparse.Namespace, circuit: stim.Circuit) -> int | None:
     try:
         layout_rounds = Geometry.from_circuit(circuit).rounds
     except ValueError as exc:  # not a rotated surface-code memory: no rounds to divide by
-        if args.decoder in PREDECODER_DECODERS:
+        if args.decoder in MODEL_DECODERS:
             raise InputError(f"--decoder={args.decoder!r} needs a rotated surface-code memory "
                              f"circuit (the pre-decoder reads its layout from the DETECTOR "
                              f"coordinates); --circuit={str(args.circuit)!r}: {exc}; the "
@@ -245,7 +254,7 @@ def _json(args, circuit: stim.Circuit, shots: int, seconds: float,
            "seconds": seconds,
            # the circuit's own DEM weights every matcher: its noise is the circuit file's
            "weights_source": {"source": "circuit"},
-           "model": model_record(args.model) if args.decoder in PREDECODER_DECODERS else None}
+           "model": model_record(args.model) if args.decoder in MODEL_DECODERS else None}
     if stats is not None:
         fields = stats.to_json()
         if rounds is None:  # no layout: per-shot numbers only

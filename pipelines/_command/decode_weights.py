@@ -19,7 +19,9 @@ experiment's report beside the predictions published with it.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import dataclasses
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,8 @@ from noise.estimate import estimate_noise
 from noise.reweight import matching_dem
 from noise.structure import NoiseStructure
 from noise.weights_file import load_noise_weights
-from pipelines._decoders.registry import make_decoder_for_dem
+from pipelines._command.common import referee_budget_seconds
+from pipelines._decoders.registry import BatchDecoder, make_decoder_for_dem
 from qec import (
     DecodeStats,
     InputError,
@@ -55,6 +58,8 @@ def weights_flag(text: str) -> str:
             "or learn-noise .json weights file")
     return text
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Predicted:
@@ -64,20 +69,50 @@ class Predicted:
     weights: str              # what the --weights value resolved to
     cross_fitted: bool        # learned per half and applied to the other half
     in_sample: bool           # weights learned from the decoded shots themselves
+    metrics: dict = field(default_factory=dict)  # the staged decoders' figures (one per half)
 
 
 def predict(decoder: str, *, circuit: stim.Circuit, dets: np.ndarray, weights: str | None,
             model: str | None, dets_path: Path, experiment: Experiment | None = None,
-            in_sample: bool = False, chunk_shots: int) -> Predicted:
-    """Decode ``dets`` (every shot) with ``decoder`` under the ``--weights`` choice."""
+            in_sample: bool = False, chunk_shots: int,
+            referee_budget_seconds: float | None = None) -> Predicted:
+    """Decode ``dets`` (every shot) with ``decoder`` under the ``--weights`` choice; the
+    staged decoders' figures (the layered decoders' referee counts) come back as ``metrics``,
+    under 'even'/'odd' when the shots were cross-fitted."""
+    made: dict[str, BatchDecoder] = {}
+    predicted = _predict(decoder, circuit=circuit, dets=dets, weights=weights, model=model,
+                         dets_path=dets_path, experiment=experiment, in_sample=in_sample,
+                         chunk_shots=chunk_shots, referee_budget_seconds=referee_budget_seconds,
+                         made=made)
+    staged = {k: d.metrics() for k, d in made.items() if hasattr(d, "metrics")}
+    metrics = staged.get("all", {"halves": staged} if staged else {})
+    return dataclasses.replace(predicted, metrics=metrics)
+
+
+def warn_over_budget(metrics: dict) -> None:
+    """Say how many contested shots kept soft mode's answer because the referee's
+    --referee-budget-ms ran out (the layered decoders' ``over_budget_shots``)."""
+    parts = [metrics, *metrics.get("halves", {}).values()]
+    over = int(sum(m.get("over_budget_shots", 0) for m in parts))
+    if over:
+        log.warning("%d contested shots past --referee-budget-ms kept soft mode's answer", over)
+
+
+def _predict(decoder: str, *, circuit: stim.Circuit, dets: np.ndarray, weights: str | None,
+             model: str | None, dets_path: Path, experiment: Experiment | None,
+             in_sample: bool, chunk_shots: int, referee_budget_seconds: float | None,
+             made: dict) -> Predicted:
+    """:func:`predict`'s body; every decoder it builds is recorded in ``made``."""
     weights = weights or "circuit"
     if in_sample and weights not in ("learned",) and not weights.endswith(".json"):
         raise InputError(f"--in-sample applies to learned weights only (--weights learned or a "
                          f"learn-noise .json file), not --weights={weights!r}")
 
-    def make(dem: stim.DetectorErrorModel):
-        return make_decoder_for_dem(decoder, with_detector_coordinates(dem, circuit),
-                                    model=model)
+    def make(dem: stim.DetectorErrorModel, half: str = "all"):
+        made[half] = make_decoder_for_dem(decoder, with_detector_coordinates(dem, circuit),
+                                          model=model,
+                                          referee_budget_seconds=referee_budget_seconds)
+        return made[half]
 
     def run(dem) -> np.ndarray:
         return decode_in_chunks(make(dem), dets, chunk_shots=chunk_shots)
@@ -91,7 +126,7 @@ def predict(decoder: str, *, circuit: stim.Circuit, dets: np.ndarray, weights: s
             raise InputError("--weights=pij reads an experiment folder's pij_from_even_for_odd"
                              ".dem and pij_from_odd_for_even.dem; give --experiment DIR that "
                              "holds both")
-        decoders = {h: make(experiment.pij_dem(h)) for h in ("even", "odd")}
+        decoders = {h: make(experiment.pij_dem(h), h) for h in ("even", "odd")}
         return Predicted(predictions=cross_fit_decode(dets, decoders, chunk_shots=chunk_shots),
                          weights="pij (published, cross-fitted)", cross_fitted=True,
                          in_sample=False)
@@ -121,7 +156,7 @@ def _learned(circuit, dets, *, correlated, make, run, in_sample, chunk_shots) ->
         return Predicted(predictions=run(matching_dem(est, correlated=correlated)),
                          weights="learned (in-sample)", cross_fitted=False, in_sample=True)
     estimates = estimate_halves(dets, structure=structure)
-    decoders = {h: make(matching_dem(est, correlated=correlated))
+    decoders = {h: make(matching_dem(est, correlated=correlated), h)
                 for h, est in estimates.items()}
     return Predicted(predictions=cross_fit_decode(dets, decoders, chunk_shots=chunk_shots),
                      weights="learned (cross-fitted)", cross_fitted=True, in_sample=False)
@@ -189,8 +224,10 @@ def execute_experiment(args: argparse.Namespace, *, chunk_shots: int) -> int:
     start = time.perf_counter()
     predicted = predict(args.decoder, circuit=exp.circuit, dets=exp.dets, weights=args.weights,
                         model=args.model, dets_path=exp.path / DETS_FILE, experiment=exp,
-                        in_sample=args.in_sample, chunk_shots=chunk_shots)
+                        in_sample=args.in_sample, chunk_shots=chunk_shots,
+                        referee_budget_seconds=referee_budget_seconds(args, [args.decoder]))
     seconds = time.perf_counter() - start
+    warn_over_budget(predicted.metrics)
     write_sample_file(args.out, format="b8", obs_bit_packed=predicted.predictions,
                       num_observables=exp.num_observables)
     wrong = popcount_rows(predicted.predictions ^ exp.obs) > 0
@@ -203,7 +240,7 @@ def execute_experiment(args: argparse.Namespace, *, chunk_shots: int) -> int:
                           "weights": predicted.weights, "cross_fitted": predicted.cross_fitted,
                           "in_sample": predicted.in_sample, "distance": exp.distance,
                           "rounds": exp.rounds, "num_detectors": exp.num_detectors,
-                          **stats.to_json(), "published": rows}))
+                          **stats.to_json(), "published": rows, **predicted.metrics}))
         return 0
     print(f"{args.decoder} ({predicted.weights} weights): {exp.shots} shots of "
           f"{args.experiment} (d={exp.distance}, {exp.rounds} rounds) decoded in {seconds:.3f} s"

@@ -13,6 +13,12 @@ DESCRIPTIONS = {
     "predecoder+pymatching-correlated": "hard mode, then correlated PyMatching",
     "predecoder+soft-matching": "AI pre-decoder, soft mode (per-shot weights |logit|), then "
                                 "blossom matching on the residual: the accuracy mode",
+    "predecoder+consensus": "layered: soft mode and correlated PyMatching decode every shot; "
+                            "belief-matching settles the ~2 % they dispute (needs "
+                            "beliefmatching: pip install 'qecpipe[referees]')",
+    "predecoder+consensus-tesseract": "layered; tesseract (short beam) settles the disputed "
+                                      "shots: slower (needs tesseract-decoder: "
+                                      "qecpipe[referees])",
 }
 
 

@@ -23,11 +23,13 @@ from noise.task_weights import DEFAULT_LEARN_SHOTS, task_dem_factory
 from pipelines._command.common import (
     DEVICES,
     MAX_SHOTS,
+    add_referee_budget_flag,
     add_task_flags,
     integer,
     model_help,
     one_of,
     output_file,
+    referee_budget_seconds,
     resolve_device,
     tasks_from_args,
 )
@@ -39,8 +41,8 @@ from pipelines._command.provenance import (
     weights_record,
 )
 from pipelines._command.report import ProgressBar, append_sinter_csv, render_table
-from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
-from pipelines._decoders.registry import DECODER_NAMES, make_decoder
+from pipelines._decoders.consensus import CONSENSUS_DECODERS
+from pipelines._decoders.registry import DECODER_NAMES, MODEL_DECODERS, make_decoder
 from pipelines._decoders.run import RunResult, run_task
 from qec import InputError, Task, check_fits, estimate_task
 
@@ -78,6 +80,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help=model_help())
     p.add_argument("--device", type=one_of(*DEVICES), default="auto",
                    help="pre-decoder device: auto, cpu or cuda (default auto)")
+    add_referee_budget_flag(p)
     p.set_defaults(handler=execute)
 
 
@@ -117,7 +120,7 @@ def _provenance(task: Task, args: argparse.Namespace, decoders: list[str],
                 model: str | None) -> dict:
     """What made this task's numbers: seed, noise, weights source and model (None when no
     decoder uses a pre-decoder)."""
-    uses_model = any(name in PREDECODER_DECODERS for name in decoders)
+    uses_model = any(name in MODEL_DECODERS for name in decoders)
     return {"seed": args.seed,
             "noise": noise_record(task, multipliers_seed=args.multipliers_seed),
             "weights": str(args.weights),
@@ -133,7 +136,7 @@ def _csv_metadata(task: Task, provenance: dict, decoders: list[str]) -> tuple[di
                           weights=provenance["weights_source"])
     model = provenance["model"]
     return shared, {name: csv_model_metadata(model) for name in decoders
-                    if name in PREDECODER_DECODERS}
+                    if name in MODEL_DECODERS}
 
 
 def chunk_shots_for(task: Task) -> int:
@@ -160,7 +163,7 @@ def _json(results: list[RunResult], provenance: list[dict], basis: str) -> dict:
 
 def _model_args(args: argparse.Namespace, decoders: list[str]) -> tuple[str | None, str]:
     """Validate --model/--device up front (exit 2 on a bad value, before any sampling)."""
-    if not any(name in PREDECODER_DECODERS for name in decoders):
+    if not any(name in MODEL_DECODERS for name in decoders):
         if args.model is not None:
             raise InputError(f"--model={args.model!r} applies to the pre-decoder decoders "
                              f"only; none of --decoder {', '.join(decoders)} uses one")
@@ -188,8 +191,11 @@ def _build_decoders(task: Task, decoders: list[str], args: argparse.Namespace, *
     except InputError as exc:
         raise InputError(f"--weights: {exc}") from exc
     _warn_if_learned_on_other_noise(task, args.weights)
-    return {name: make_decoder(name, task, dem=dem_for(name.endswith("correlated")),
-                               model=model, device=device) for name in decoders}
+    budget = referee_budget_seconds(args, decoders)
+    return {name: make_decoder(name, task, dem=dem_for(name.endswith("correlated")
+                                                       or name in CONSENSUS_DECODERS),
+                               model=model, device=device, referee_budget_seconds=budget)
+            for name in decoders}
 
 
 def _warn_if_learned_on_other_noise(task: Task, weights: str) -> None:
@@ -221,7 +227,7 @@ def _title(task: Task, args: argparse.Namespace, built: dict, device: str,
              f"noise={task.noise.name} p={task.noise.p:g}{mult} seed={args.seed} "
              f"weights={args.weights}"]
     for name, dec in built.items():
-        if name in PREDECODER_DECODERS:
+        if name in MODEL_DECODERS:
             parts.append(f"{name}: model {Path(dec.loaded.path).name} (sha256 "
                          f"{model['sha256']}), {dec.policy.describe()}, {device}")
     return "; ".join(parts)

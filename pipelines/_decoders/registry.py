@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import stim
 
+from pipelines._decoders.consensus import CONSENSUS_DECODERS, CONSENSUS_REFEREES
 from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS, mode_of
 from qec import MATCHING_DECODERS, InputError, MatchingDecoder, Task
 
@@ -36,7 +37,8 @@ class StagedDecoder(Protocol):
     def metrics(self) -> dict[str, float]: ...
 
 
-DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS + PREDECODER_DECODERS
+DECODER_NAMES: tuple[str, ...] = MATCHING_DECODERS + PREDECODER_DECODERS + CONSENSUS_DECODERS
+MODEL_DECODERS: tuple[str, ...] = PREDECODER_DECODERS + CONSENSUS_DECODERS  # take --model
 
 
 def validate_decoder_names(names: list[str], *, extra: Collection[str] = ()) -> list[str]:
@@ -55,14 +57,22 @@ def validate_decoder_names(names: list[str], *, extra: Collection[str] = ()) -> 
 def make_decoder(
     name: str, task: Task, *, dem: stim.DetectorErrorModel | None = None,
     model: str | Path | None = None, device: str = "cpu",
+    referee_budget_seconds: float | None = None,
 ) -> BatchDecoder:
     """Build decoder ``name`` for ``task``.
 
     The global matcher is built from ``dem`` when given (e.g. learned weights on the same
     detectors), else from the task's own DEM. ``model`` (a preset name or a weights path;
-    default: the shipped model) and ``device`` apply to the pre-decoder decoders only.
+    default: the shipped model) and ``device`` apply to the pre-decoder decoders only;
+    ``referee_budget_seconds`` (per batch; None = unbounded) to the consensus decoders only.
     """
     validate_decoder_names([name])
+    if name in CONSENSUS_DECODERS:
+        from pipelines._decoders.consensus import ConsensusDecoder
+
+        return ConsensusDecoder.from_task(task, referees=CONSENSUS_REFEREES[name], name=name,
+                                          model=model, dem=dem, device=device,
+                                          budget_seconds=referee_budget_seconds)
     if name in PREDECODER_DECODERS:
         from pipelines._decoders.predecoder_pipeline import PredecoderPipeline
 
@@ -73,7 +83,8 @@ def make_decoder(
 
 
 def make_decoder_for_dem(
-    name: str, dem: stim.DetectorErrorModel, *, model: str | Path | None = None
+    name: str, dem: stim.DetectorErrorModel, *, model: str | Path | None = None,
+    referee_budget_seconds: float | None = None,
 ) -> BatchDecoder:
     """Build decoder ``name`` for an arbitrary circuit's decomposed DEM (no Task): what
     ``qecpipe decode`` (samples from elsewhere) and the sinter plugin (sinter hands over only
@@ -81,7 +92,8 @@ def make_decoder_for_dem(
     DETECTOR(x, y, t) coordinates, from which the pre-decoder reads its layout.
 
     ``model`` (a preset name or a weights path; default: the shipped model) applies to the
-    pre-decoder decoders only.
+    pre-decoder decoders only; ``referee_budget_seconds`` (per batch) to the consensus
+    decoders only.
 
     Examples:
         >>> from qec import circuit_dem, memory_circuit, NoiseModel
@@ -91,6 +103,11 @@ def make_decoder_for_dem(
         'pymatching'
     """
     validate_decoder_names([name])
+    if name in CONSENSUS_DECODERS:
+        from pipelines._decoders.consensus import ConsensusDecoder
+
+        return ConsensusDecoder.from_dem(dem, referees=CONSENSUS_REFEREES[name], name=name,
+                                         model=model, budget_seconds=referee_budget_seconds)
     if name in PREDECODER_DECODERS:  # layout from the DEM's DETECTOR(x, y, t) coordinates
         from pipelines._decoders.predecoder_pipeline import PredecoderPipeline
 
