@@ -215,17 +215,33 @@ def test_a_replica_killed_during_a_load_test_answers_every_block_once(ray_local,
         ray_local.kill(ray_local.get_actor(victim, namespace="serve"), no_restart=True)
         runner.join(timeout=600)
         result = box["r"]
+        # block 7 sent again by the same client: answered from the ledger, not decoded again
+        from pipelines import ServiceClient
+
+        again = ServiceClient(cfg.url, client_id=result.client_id)
+        chunk = list(sample_detectors(cfg.task().circuit(), shots=40 * 256, seed=9,
+                                      chunk_shots=256))[7]
+        resent = again.decode_response(unpack_bits(chunk.dets, cfg.task().circuit()
+                                                   .num_detectors), block_id="7")
+        ledger_after = again.ledger()
+        again.close()
     finally:
         serve.shutdown()
     acc = result.accounting()
     assert acc == {**acc, "answered": 40, "answered_twice": 0, "missing": 0, "failed": 0}
     assert acc["retried_in_service"] >= 1           # the kill did hit requests in flight
+    # the service's own count: each block decoded once, none twice, none never, none pending
+    assert acc["service"] == {**acc["service"], "answered": 40, "duplicates": 0, "missing": 0,
+                              "in_flight": 0, "refused": 0, "evicted": 0}
     task = cfg.task()
     pipeline = PredecoderPipeline.from_task(task, mode="soft")
-    chunks = sample_detectors(task.circuit(), shots=40 * 256, seed=9, chunk_shots=256)
+    chunks = list(sample_detectors(task.circuit(), shots=40 * 256, seed=9, chunk_shots=256))
     expected = [unpack_bits(pipeline.decode_batch(c.dets), 1) for c in chunks]
     for record in result.records:
         assert np.array_equal(record.predictions, expected[record.block])
+    assert np.array_equal(resent.predictions, expected[7]) and resent.replayed
+    assert ledger_after == {**ledger_after, "answered": 40,
+                            "answered_again": acc["service"]["answered_again"] + 1}
 
 
 def test_loadtest_against_nothing_is_refused_in_one_line(capsys, free_port):

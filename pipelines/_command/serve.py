@@ -63,6 +63,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="how long a forward pass waits for its batch to fill (default 2)")
     p.add_argument("--max-shots", type=integer(1, 1 << 20), default=4096,
                    help="most shots per request (default 4096)")
+    p.add_argument("--ledger-blocks", type=integer(1, 1 << 24), default=65_536,
+                   help="answers the ledger keeps to answer re-sent blocks without decoding "
+                        "them again (default 65,536)")
+    p.add_argument("--ledger-mb", type=integer(1, 1 << 16), default=64,
+                   help="MiB of answers the ledger keeps at most (default 64)")
     p.add_argument("--host", default="127.0.0.1",
                    help="HTTP bind address (default 127.0.0.1; Serve's HTTP has no "
                         "authentication, so bind a private interface at most)")
@@ -107,6 +112,7 @@ def _config(args: argparse.Namespace):
                          matcher_replicas=args.matcher_replicas,
                          max_replicas=args.max_replicas, max_batch=args.max_batch,
                          batch_wait_ms=args.batch_wait_ms, max_shots=args.max_shots,
+                         ledger_blocks=args.ledger_blocks, ledger_mb=args.ledger_mb,
                          host=args.host, port=args.port)
     check_fits(estimate_task(distance=config.distance, rounds=config.task().rounds),
                what=f"--distance {config.distance} --rounds {config.task().rounds}")
