@@ -131,6 +131,15 @@ def _cases() -> list[tuple[str, list[str], str]]:
     add("loadtest-url-scheme", [*GOOD_LOADTEST[:1], "--url", "ftp://x", *GOOD_LOADTEST[3:]],
         "url='ftp://x' must look like http://HOST:PORT")
     add("loadtest-nothing-answers", GOOD_LOADTEST, "--url='http://127.0.0.1:1': ")
+    for label, url in (("port-range", "http://127.0.0.1:99999"), ("port-text",
+                       "http://127.0.0.1:abc"), ("port-negative", "http://127.0.0.1:-1"),
+                       ("open-bracket", "http://[::1")):
+        add(f"loadtest-url-{label}", ["loadtest", "--url", url, "--blocks", "1"],
+            f"argument --url: url={url!r} must look like http://HOST:PORT")
+    add("loadtest-blocks-times-shots", [*GOOD_LOADTEST[:3], "--blocks", "1048576", "--shots",
+                                        "1048576"], "blocks=1048576 x shots=1048576")
+    add("serve-too-big", ["serve", "--distance", "99", "--rounds", "1000000", "--address",
+                          "127.0.0.1:1"], "--distance 99 --rounds 1000000: ")
     add("calibrate-model-missing", ["calibrate", "{out}/none.safetensors", "--out",
                                     "{out}/c.safetensors"], "model='")
     add("calibrate-shipped-without-out", ["calibrate", "small"], "give --out FILE")
@@ -166,6 +175,10 @@ def _file_cases() -> list[tuple[str, list[str], str]]:
     out += [
         ("serve-pid-file-proc", [*GOOD_SERVE, "--pid-file", "/proc/x.pid"], "--pid-file="),
         ("serve-pid-file-dir", [*GOOD_SERVE, "--pid-file", "{out}"], "--pid-file="),
+        ("serve-pid-file-not-ours", [*GOOD_SERVE, "--pid-file", "{garbage}"],
+         "is not a pid file written by `qecpipe serve`"),
+        ("serve-soft-hard-only-model", [*GOOD_SERVE, "--model", "{model_hard_only}"],
+         "no soft-mode metadata"),
         ("train-snapshot-dir-is-file", [*GOOD_TRAIN, "--snapshots", "1", "--snapshot-dir",
                                         "{circuit}"], "--snapshot-dir="),
         ("train-snapshot-dir-proc", [*GOOD_TRAIN, "--snapshots", "1", "--snapshot-dir",

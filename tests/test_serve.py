@@ -215,17 +215,36 @@ def test_a_replica_killed_during_a_load_test_answers_every_block_once(ray_local,
         ray_local.kill(ray_local.get_actor(victim, namespace="serve"), no_restart=True)
         runner.join(timeout=600)
         result = box["r"]
+        # block 7 sent again by the same client: answered from the ledger, not decoded again
+        from pipelines import ServiceClient
+
+        again = ServiceClient(cfg.url, client_id=result.client_id)
+        chunk = list(sample_detectors(cfg.task().circuit(), shots=40 * 256, seed=9,
+                                      chunk_shots=256))[7]
+        resent = again.decode_response(unpack_bits(chunk.dets, cfg.task().circuit()
+                                                   .num_detectors), block_id="7")
+        ledger_after = again.ledger()
+        again.close()
     finally:
         serve.shutdown()
     acc = result.accounting()
     assert acc == {**acc, "answered": 40, "answered_twice": 0, "missing": 0, "failed": 0}
     assert acc["retried_in_service"] >= 1           # the kill did hit requests in flight
+    # the service's own count: each block decoded once, none twice, none never, none pending
+    assert acc["service"] == {**acc["service"], "answered": 40, "duplicates": 0, "missing": 0,
+                              "in_flight": 0, "evicted": 0}
+    # a block no replica took within 30 s (Serve replaces one slowly on a loaded machine) was
+    # refused with a 503 and sent again by the client: never more refusals than re-sends
+    assert acc["service"]["refused"] <= acc["resent_by_client"]
     task = cfg.task()
     pipeline = PredecoderPipeline.from_task(task, mode="soft")
-    chunks = sample_detectors(task.circuit(), shots=40 * 256, seed=9, chunk_shots=256)
+    chunks = list(sample_detectors(task.circuit(), shots=40 * 256, seed=9, chunk_shots=256))
     expected = [unpack_bits(pipeline.decode_batch(c.dets), 1) for c in chunks]
     for record in result.records:
         assert np.array_equal(record.predictions, expected[record.block])
+    assert np.array_equal(resent.predictions, expected[7]) and resent.replayed
+    assert ledger_after == {**ledger_after, "answered": 40,
+                            "answered_again": acc["service"]["answered_again"] + 1}
 
 
 def test_loadtest_against_nothing_is_refused_in_one_line(capsys, free_port):
@@ -255,3 +274,270 @@ def test_serving_on_every_interface_is_said_before_anything_starts(free_port, ca
         f"--host 0.0.0.0: the HTTP ingress has no authentication and listens on every "
         f"interface; firewall port {free_port} to the machines that may send blocks"]
 
+
+
+# --- the ledger: each block decoded once, a re-sent block answered from memory ---------------
+
+def _run(coro):
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def _counting_decoder(log: list, status: int = 200):
+    async def decode():
+        import asyncio
+
+        log.append("decoded")
+        await asyncio.sleep(0.01)      # in flight for a while: re-sends arrive meanwhile
+        return status, {"block_id": "b", "predictions": "AA==", "shots": 1}
+
+    return decode
+
+
+def test_a_resent_block_is_answered_from_the_ledger_and_decoded_once():
+    import asyncio
+
+    from pipelines._serve.ledger import Ledger
+
+    ledger, decoded = Ledger(), []
+
+    async def scenario():
+        decode = _counting_decoder(decoded)
+        # two copies at once (the second while the first is decoding), then a third later
+        first, second = await asyncio.gather(ledger.answer("c", "b", "d1", decode),
+                                             ledger.answer("c", "b", "d1", decode))
+        third = await ledger.answer("c", "b", "d1", decode)
+        return first, second, third
+
+    first, second, third = _run(scenario())
+    assert decoded == ["decoded"]                               # decoded once
+    assert first[1].get("replayed") is None and second[1]["replayed"] and third[1]["replayed"]
+    assert first[1]["predictions"] == second[1]["predictions"] == third[1]["predictions"]
+    assert ledger.counts("c") == {"answered": 1, "answered_again": 2, "in_flight": 0,
+                                  "refused": 0, "evicted": 0}
+    assert ledger.counts("someone else")["answered"] == 0
+
+
+def test_the_same_block_id_with_other_events_or_from_another_client_is_a_new_block():
+    from pipelines._serve.ledger import Ledger
+
+    ledger, decoded = Ledger(), []
+    decode = _counting_decoder(decoded)
+    _run(ledger.answer("c", "0", "events of run 1", decode))
+    _run(ledger.answer("c", "0", "events of run 2", decode))    # ids restart at 0 each run
+    _run(ledger.answer("other", "0", "events of run 2", decode))
+    assert len(decoded) == 3 and ledger.counts()["answered"] == 3
+    assert ledger.counts()["answered_again"] == 0
+
+
+def test_a_refused_block_is_not_remembered_and_is_decoded_when_sent_again():
+    from pipelines._serve.ledger import Ledger
+
+    ledger, decoded = Ledger(), []
+    assert _run(ledger.answer("c", "b", "d", _counting_decoder(decoded, 503)))[0] == 503
+    assert _run(ledger.answer("c", "b", "d", _counting_decoder(decoded)))[0] == 200
+    assert len(decoded) == 2
+    assert ledger.counts("c") == {"answered": 1, "answered_again": 0, "in_flight": 0,
+                                  "refused": 1, "evicted": 0}
+
+
+def test_the_ledger_memory_is_bounded_by_blocks_bytes_and_clients():
+    from pipelines._serve.ledger import Ledger
+
+    ledger, decoded = Ledger(max_blocks=3, max_bytes=10_000, max_clients=2), []
+    decode = _counting_decoder(decoded)
+    for k in range(5):
+        _run(ledger.answer("c", str(k), "d", decode))
+    assert len(ledger.entries) == 3 and ledger.counts("c")["evicted"] == 2
+    _run(ledger.answer("c", "0", "d", decode))        # dropped: decoded again, and counted
+    assert len(decoded) == 6 and ledger.counts("c")["answered"] == 6
+    small = Ledger(max_blocks=100, max_bytes=200)     # each kept answer is ~50 bytes
+    for k in range(5):
+        _run(small.answer("c", str(k), "d", decode))
+    assert small.kept_bytes <= 200 and len(small.entries) < 5
+    assert small.counts()["evicted"] == 5 - len(small.entries)
+    for client in ("x", "y", "z"):
+        _run(ledger.answer(client, "0", "d", decode))
+    assert len(ledger.clients) == 2 and "x" not in ledger.clients    # least recently seen
+    assert ledger.counts()["answered"] == 9                           # totals keep all
+
+
+# --- the ingress without Ray: body limits, the ledger over HTTP -----------------------------
+
+class _StubMatcher:
+    """The matcher deployment's handle, in this process: ``decode.remote`` is awaitable."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.stage, self.calls = ServiceMatcher(config), 0
+        outer = self
+
+        class Method:
+            async def remote(self, dets, with_residual=False):
+                outer.calls += 1
+                return outer.stage.decode(dets), {"matcher": 1.0}, None
+
+        self.decode = Method()
+
+
+def _ingress():
+    from pipelines._serve.app import IngressReplica
+
+    cfg = ServeConfig(distance=3, rounds=3, noise=NOISE, mode="pymatching")
+    matcher = _StubMatcher(cfg)
+    return IngressReplica(cfg, None, matcher), matcher, cfg
+
+
+def _http(replica, method: str, path: str, chunks=(b"",), query: bytes = b"",
+          headers: list | None = None):
+    """Call the ingress's HTTP entry with a body sent in ``chunks`` (chunked when there are
+    several); returns (status, JSON body, chunks the ingress read)."""
+    from starlette.requests import Request
+
+    sent = []
+
+    async def receive():
+        k = len(sent)
+        sent.append(k)
+        if k >= len(chunks):
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": chunks[k], "more_body": k + 1 < len(chunks)}
+
+    scope = {"type": "http", "method": method, "path": path, "query_string": query,
+             "headers": headers or [], "scheme": "http", "server": ("127.0.0.1", 8000)}
+    response = _run(replica(Request(scope, receive)))
+    return response.status_code, json.loads(response.body), len(sent)
+
+
+def test_a_chunked_body_over_the_limit_is_refused_while_it_is_read(monkeypatch):
+    from pipelines._serve import app
+
+    monkeypatch.setattr(app, "MAX_BODY_BYTES", 1000)        # the real limit is 64 MiB
+    replica, matcher, _ = _ingress()
+    chunks = [b"x" * 300] * 20                              # 6,000 bytes, no content-length
+    status, body, read = _http(replica, "POST", "/decode", chunks)
+    assert status == 413 and "refused while reading" in body["error"]
+    assert read == 4 and matcher.calls == 0                 # stopped after 1,200 bytes
+
+
+def test_deeply_nested_json_is_a_400_not_a_500():
+    replica, _, _ = _ingress()
+    status, body, _ = _http(replica, "POST", "/decode", [b"[" * 100_000 + b"]" * 100_000])
+    assert status == 400 and "nests JSON too deeply" in body["error"]
+
+
+def test_the_ingress_answers_a_resent_block_from_its_ledger_and_reports_it():
+    replica, matcher, cfg = _ingress()
+    dets, _ = _shots(cfg.task(), 20, seed=8)
+    request = DecodeRequest(cfg.fingerprint, "b1", dets, client="me").to_json()
+    body = json.dumps(request).encode()
+    status, first, _ = _http(replica, "POST", "/decode", [body])
+    status2, again, _ = _http(replica, "POST", "/decode", [body])
+    assert status == status2 == 200 and matcher.calls == 1      # decoded once
+    assert not first["replayed"] and again["replayed"]
+    assert again["predictions"] == first["predictions"]
+    status, ledger, _ = _http(replica, "GET", "/ledger", query=b"client=me")
+    assert status == 200 and ledger == {"client": "me", "answered": 1, "answered_again": 1,
+                                        "in_flight": 0, "refused": 0, "evicted": 0}
+    status, report, _ = _http(replica, "GET", "/ledger")
+    assert report["totals"]["answered"] == 1 and report["limits"]["max_blocks"] == 65_536
+
+
+# --- the pid file: only a service's own, never another process ------------------------------
+
+def test_serve_stop_refuses_a_pid_file_that_a_service_did_not_write(tmp_path, capsys):
+    from pipelines import main
+
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        pid_file = tmp_path / "x.pid"
+        pid_file.write_text(f"{sleeper.pid}\n")          # echo $! > x.pid
+        rc = main(["serve", "--stop", "--pid-file", str(pid_file)])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1
+        assert "is not a pid file written by `qecpipe serve`" in err
+        assert sleeper.poll() is None                     # not signalled
+        assert pid_file.read_text() == f"{sleeper.pid}\n"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_serve_stop_refuses_a_record_whose_pid_now_belongs_to_another_process(tmp_path, capsys):
+    from pipelines import main
+    from pipelines._serve.pidfile import ServiceRecord, write_record
+
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        pid_file = tmp_path / "s.pid"      # the service exited; its pid was given to `sleep`
+        write_record(pid_file, ServiceRecord(pid=sleeper.pid, port=8000, started="1"))
+        rc = main(["serve", "--stop", "--pid-file", str(pid_file)])
+        assert rc == 2 and "no running service recorded there" in capsys.readouterr().err
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_serve_leaves_an_existing_file_that_is_not_its_pid_file_alone(tmp_path, capsys):
+    from pipelines import main
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    rc = main(["serve", "--distance", "3", "--pid-file", str(notes), "--address",
+               "127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and f"--pid-file={str(notes)!r}" in err
+    assert notes.read_text() == "my notes\n"
+
+
+# --- loadtest checks what comes back ---------------------------------------------------------
+
+def test_loadtest_fails_when_the_service_answers_another_block_id(free_port, capsys):
+    """A fake service that answers every block as block "999999" (right predictions
+    otherwise): the load test must not count those as answers."""
+    import http.server
+    import threading
+
+    from pipelines import main
+    from pipelines._serve.app import health_info
+
+    cfg = ServeConfig(distance=3, rounds=3, noise=NOISE, mode="pymatching")
+    health = {"ready": True, **health_info(cfg)}
+
+    class Fake(http.server.BaseHTTPRequestHandler):
+        def _send(self, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):   # noqa: N802 -- http.server's name
+            self._send(health if self.path == "/health" else {"client": "x", "answered": 4,
+                                                               "answered_again": 0,
+                                                               "in_flight": 0, "refused": 0,
+                                                               "evicted": 0})
+
+        def do_POST(self):  # noqa: N802
+            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            pred = np.zeros((req["shots"], 1), bool)
+            self._send(DecodeResponse("999999", pred, {}).to_json())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port), Fake)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        rc = main(["loadtest", "--url", f"http://127.0.0.1:{free_port}", "--blocks", "4",
+                   "--shots", "8", "--clients", "1", "--concurrency", "1", "--json"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    captured = capsys.readouterr()
+    assert rc == 1 and "4 blocks unanswered" in captured.err
+    out = json.loads(captured.out)
+    assert out["accounting"]["answered"] == 0 and out["accounting"]["failed"] == 4

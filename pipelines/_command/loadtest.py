@@ -19,7 +19,7 @@ from qec import InputError, RunFailure, atomic_write
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("loadtest", help="measure a running decoding service (qecpipe serve)")
-    p.add_argument("--url", default="http://127.0.0.1:8000",
+    p.add_argument("--url", type=service_url, default="http://127.0.0.1:8000",
                    help="the service (default http://127.0.0.1:8000)")
     p.add_argument("--blocks", type=integer(1, 1 << 20), default=200,
                    help="requests to send (default 200)")
@@ -46,6 +46,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=execute)
 
 
+def service_url(text: str) -> str:
+    """An argparse type: ``http://HOST:PORT`` (checked, not contacted)."""
+    from pipelines._serve.client import parse_url
+
+    try:
+        parse_url(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def execute(args: argparse.Namespace) -> int:
     from pipelines._serve.client import ServiceClient
     from pipelines._serve.loadtest import LoadConfig, run_loadtest
@@ -63,9 +74,10 @@ def execute(args: argparse.Namespace) -> int:
             plot(result, out, args.plot)
         emit(json.dumps(out) if args.json else summary(out))
     acc = out["accounting"]
-    if acc["missing"] or acc["answered_twice"]:
+    service = acc.get("service") or {"duplicates": 0, "missing": 0}
+    if acc["missing"] or acc["answered_twice"] or service["duplicates"]:
         raise RunFailure(f"{acc['missing']} blocks unanswered, {acc['answered_twice']} answered "
-                         "twice")
+                         f"twice; the service decoded {service['duplicates']} blocks twice")
     return 0
 
 
@@ -92,7 +104,9 @@ def summary(out: dict) -> str:
     return "\n".join([
         f"{acc['answered']}/{acc['blocks']} blocks of {out['config']['shots']} shots answered "
         f"in {out['seconds']:.2f} s ({acc['answered_twice']} twice, {acc['failed']} failed, "
-        f"{acc['retried_in_service']} retried inside the service)",
+        f"{acc['retried_in_service']} retried inside the service, {acc['resent_by_client']} "
+        f"sent again by the clients)",
+        _ledger_line(acc.get("service")),
         f"throughput {out['shots_per_second']:,.0f} shots/s, {out['rounds_per_second']:,.0f} "
         f"rounds/s; latency p50 {lat.get('p50', 0):.1f} ms, p99 {lat.get('p99', 0):.1f} ms, "
         f"p99.9 {lat.get('p99.9', 0):.1f} ms; max backlog {out['max_backlog_blocks']} blocks",
@@ -103,6 +117,15 @@ def summary(out: dict) -> str:
         + "; N_par for a 1 µs cycle: " + ", ".join(f"{k} {v:,}"
                                                    for k, v in out["n_par_1us"].items()),
     ])
+
+
+def _ledger_line(service: dict | None) -> str:
+    if service is None:
+        return "the service's ledger could not be read after the run"
+    return (f"the service's ledger: {service['answered']} blocks decoded, "
+            f"{service['answered_again']} re-sends answered from the ledger, "
+            f"{service['duplicates']} decoded twice, {service['missing']} never decoded, "
+            f"{service['in_flight']} in flight")
 
 
 def plot(result, out: dict, path) -> None:

@@ -31,7 +31,7 @@ from pipelines._command.common import (
     task_of,
 )
 from pipelines._serve.config import MODES
-from qec import InputError, RunFailure, atomic_write, check_output_path
+from qec import InputError, RunFailure, check_fits, check_output_path, estimate_task
 
 STOP_TIMEOUT_S = 120.0
 log = logging.getLogger(__name__)
@@ -63,6 +63,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="how long a forward pass waits for its batch to fill (default 2)")
     p.add_argument("--max-shots", type=integer(1, 1 << 20), default=4096,
                    help="most shots per request (default 4096)")
+    p.add_argument("--ledger-blocks", type=integer(1, 1 << 24), default=65_536,
+                   help="answers the ledger keeps to answer re-sent blocks without decoding "
+                        "them again (default 65,536)")
+    p.add_argument("--ledger-mb", type=integer(1, 1 << 16), default=64,
+                   help="MiB of answers the ledger keeps at most (default 64)")
     p.add_argument("--host", default="127.0.0.1",
                    help="HTTP bind address (default 127.0.0.1; Serve's HTTP has no "
                         "authentication, so bind a private interface at most)")
@@ -76,21 +81,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    from pipelines._serve.pidfile import read_record
+
     pid_file = args.pid_file or Path(tempfile.gettempdir()) / f"qecpipe-serve-{args.port}.pid"
     if args.stop:
         return stop(pid_file)
     if args.distance is None:
         raise InputError("--distance is required to start a service (or give --stop)")
     check_output_path(pid_file, flag="--pid-file")    # before Ray starts, not after
+    record = read_record(pid_file)                    # refuses a file that is not ours
+    if record is not None and record.running():
+        raise InputError(f"--pid-file={str(pid_file)!r}: a service (pid {record.pid}) "
+                         f"already runs for port {record.port}")
     config = _config(args)
     _check_port_free(config.host, config.port)
     if config.every_interface:
         log.warning("--host %s: the HTTP ingress has no authentication and listens on every "
                     "interface; firewall port %d to the machines that may send blocks",
                     config.host, config.port)
-    if pid_file.exists() and _alive(_read_pid(pid_file)):
-        raise InputError(f"--pid-file={str(pid_file)!r}: a service (pid "
-                         f"{_read_pid(pid_file)}) already runs for port {config.port}")
     return serve_forever(config, address=args.address, pid_file=pid_file)
 
 
@@ -104,12 +112,15 @@ def _config(args: argparse.Namespace):
                          matcher_replicas=args.matcher_replicas,
                          max_replicas=args.max_replicas, max_batch=args.max_batch,
                          batch_wait_ms=args.batch_wait_ms, max_shots=args.max_shots,
+                         ledger_blocks=args.ledger_blocks, ledger_mb=args.ledger_mb,
                          host=args.host, port=args.port)
+    check_fits(estimate_task(distance=config.distance, rounds=config.task().rounds),
+               what=f"--distance {config.distance} --rounds {config.task().rounds}")
     if config.uses_predecoder:
         from predecoder import load_model
 
         try:
-            load_model(config.model)
+            load_model(config.model).policy(config.mode)   # a hard-only file cannot run soft
         except ValueError as exc:
             raise InputError(f"--model: {exc}") from exc
     return config
@@ -120,9 +131,10 @@ def serve_forever(config, *, address: str | None, pid_file: Path) -> int:
     from ray import serve
 
     from pipelines._serve.app import APP_NAME, build_app
+    from pipelines._serve.pidfile import ServiceRecord, remove_if_ours, write_record
     from pipelines._stream.ray_session import ray_session
 
-    stop_event = threading.Event()
+    stop_event, record = threading.Event(), None
     with ray_session(address) as started:
         # after ray.init: Ray's core worker installs its own SIGTERM handler, which would
         # end the process before the service is taken down
@@ -132,7 +144,8 @@ def serve_forever(config, *, address: str | None, pid_file: Path) -> int:
             logging.getLogger("ray.serve").setLevel(logging.WARNING)
             serve.start(http_options={"host": config.host, "port": config.port})
             serve.run(build_app(config), name=APP_NAME, route_prefix="/")
-            atomic_write(pid_file, f"{os.getpid()}\n")
+            record = ServiceRecord.of_this_process(port=config.port)
+            write_record(pid_file, record)
             print(f"qecpipe serve: ready at {config.url} (POST /decode, GET /health), task "
                   f"{config.fingerprint}, mode {config.mode}; stop with Ctrl-C or `qecpipe "
                   f"serve --stop --port {config.port}`", file=sys.stderr, flush=True)
@@ -140,7 +153,8 @@ def serve_forever(config, *, address: str | None, pid_file: Path) -> int:
                 pass
         finally:
             _take_down(started)
-            pid_file.unlink(missing_ok=True)
+            if record is not None:
+                remove_if_ours(pid_file, record)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     print("qecpipe serve: stopped", file=sys.stderr)
@@ -159,45 +173,22 @@ def _take_down(started_ray: bool) -> None:
 
 
 def stop(pid_file: Path) -> int:
-    pid = _read_pid(pid_file)
-    if pid is None or not _alive(pid):
+    """Stop the service whose record ``pid_file`` holds; refuse (exit 2) anything else."""
+    from pipelines._serve.pidfile import read_record
+
+    record = read_record(pid_file)
+    if record is None or not record.running():
         raise InputError(f"--pid-file={str(pid_file)!r}: no running service recorded there "
                          "(is it on another --port?)")
-    os.kill(pid, signal.SIGTERM)
+    os.kill(record.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while _alive(pid):
+    while record.running():
         if time.monotonic() > deadline:
-            raise RunFailure(f"the service (pid {pid}) did not stop within "
+            raise RunFailure(f"the service (pid {record.pid}) did not stop within "
                              f"{STOP_TIMEOUT_S:g} s")
         time.sleep(0.2)
-    print(f"qecpipe serve: stopped the service (pid {pid})", file=sys.stderr)
+    print(f"qecpipe serve: stopped the service (pid {record.pid})", file=sys.stderr)
     return 0
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def _alive(pid: int | None) -> bool:
-    """The process exists and has not exited (an exited child its parent has not reaped yet
-    is a zombie: gone for our purpose)."""
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
 
 
 def _check_port_free(host: str, port: int) -> None:

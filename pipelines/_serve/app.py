@@ -13,6 +13,11 @@ replaces the replica meanwhile; a resend that Serve still routes to the dead rep
 once and is sent again, for up to ``RETRY_WINDOW_S``) and marks the response ``retried``; the
 client gets exactly one answer per request, and a 503 with one line if no replica took it.
 Any other error in a request is a 4xx/5xx with one line; the replica goes on.
+
+Exactly once: the ingress (one replica) keeps a :class:`pipelines._serve.ledger.Ledger` of the
+blocks it answered per client; a block re-sent by its client (after a broken connection, a
+proxy or ingress restart, a timeout) is answered from the ledger, never decoded twice, and
+``GET /ledger`` (or ``handle.ledger.remote(client)``) reports the counts.
 ``GET /health`` reports readiness, the task and its fingerprint, the model and the versions.
 """
 
@@ -25,6 +30,7 @@ import numpy as np
 from ray import serve
 
 from pipelines._serve.config import ServeConfig
+from pipelines._serve.ledger import Ledger, block_digest
 from pipelines._serve.stages import PreOutput, ServiceMatcher, ServicePredecoder
 from pipelines._serve.wire import DecodeRequest, DecodeResponse, WireError
 from qec import InputError
@@ -74,33 +80,35 @@ class MatcherReplica:
 
 
 class IngressReplica:
-    """The entry: HTTP (``POST /decode``, ``GET /health``) and ``handle.decode.remote(dict)``."""
+    """The entry: HTTP (``POST /decode``, ``GET /health``, ``GET /ledger``) and
+    ``handle.decode.remote(dict)`` / ``handle.ledger.remote(client)``."""
 
     def __init__(self, config: ServeConfig, predecoder, matcher) -> None:
         self.config, self.predecoder, self.matcher = config, predecoder, matcher
         self.info = health_info(config)
         # per request these are compared, never rebuilt (a fingerprint hashes the whole task)
         self.fingerprint, self.num_detectors = self.info["fingerprint"], self.info["num_detectors"]
+        self.ledger_book = Ledger(max_blocks=config.ledger_blocks,
+                                  max_bytes=config.ledger_mb << 20)
 
     async def __call__(self, request):
         from starlette.responses import JSONResponse
 
         path = request.url.path.rstrip("/") or "/"
-        if path == "/health" and request.method == "GET":
+        if path in ("/health", "/ledger") and request.method == "GET":
+            if path == "/ledger":
+                client = request.query_params.get("client")
+                return JSONResponse(self.ledger(client))
             return JSONResponse({"ready": True, **self.info})
         if path != "/decode":
             return JSONResponse({"error": f"no route {request.method} {path}; use POST "
-                                          "/decode or GET /health"}, status_code=404)
+                                          "/decode, GET /health or GET /ledger"},
+                                status_code=404)
         if request.method != "POST":
             return JSONResponse({"error": "/decode takes POST"}, status_code=405)
-        size = int(request.headers.get("content-length") or 0)
-        if size > MAX_BODY_BYTES:
-            return JSONResponse({"error": f"body of {size} bytes is over {MAX_BODY_BYTES}"},
-                                status_code=413)
-        try:
-            payload = await request.json()
-        except ValueError as exc:
-            return JSONResponse({"error": f"the body is not JSON ({exc})"}, status_code=400)
+        status, payload = await read_json(request)
+        if status != 200:
+            return JSONResponse(payload, status_code=status)
         status, body = await self.answer(payload)
         return JSONResponse(body, status_code=status)
 
@@ -112,6 +120,12 @@ class IngressReplica:
             raise WireError(status, body["error"])
         return body
 
+    def ledger(self, client: str | None = None) -> dict:
+        """The ledger's counts: of one ``client``, or all of them with the totals."""
+        if client is None:
+            return self.ledger_book.report()
+        return {"client": client, **self.ledger_book.counts(client)}
+
     async def answer(self, payload) -> tuple[int, dict]:
         start = time.perf_counter()
         try:
@@ -120,6 +134,11 @@ class IngressReplica:
                                           max_shots=self.config.max_shots)
         except WireError as exc:
             return exc.status, {"error": str(exc)}
+        return await self.ledger_book.answer(req.client, req.block_id, block_digest(payload),
+                                             lambda: self._decoded(req, start))
+
+    async def _decoded(self, req: DecodeRequest, start: float) -> tuple[int, dict]:
+        """Decode one checked request (once: the ledger calls this)."""
         try:
             (pred, timings, residual), retried = await self._stages(req.dets,
                                                                    req.return_residual)
@@ -163,6 +182,29 @@ class IngressReplica:
 
 class _Unavailable(Exception):
     pass
+
+
+async def read_json(request) -> tuple[int, object]:
+    """(200, the parsed body) or (status, {"error": one line}): a body over
+    :data:`MAX_BODY_BYTES` is refused while it is read (413; a chunked body says no length up
+    front), one that is not JSON or nests too deep is a 400."""
+    import json
+
+    size = request.headers.get("content-length")
+    if size is not None and size.isdigit() and int(size) > MAX_BODY_BYTES:
+        return 413, {"error": f"body of {size} bytes is over {MAX_BODY_BYTES}"}
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return 413, {"error": f"body is over {MAX_BODY_BYTES} bytes (refused while "
+                                  "reading it)"}
+    try:
+        return 200, json.loads(body)
+    except RecursionError:
+        return 400, {"error": "the body nests JSON too deeply to be a request"}
+    except ValueError as exc:
+        return 400, {"error": f"the body is not JSON ({exc})"}
 
 
 def _replica_lost(exc: BaseException) -> bool:
@@ -218,8 +260,9 @@ def build_app(config: ServeConfig):
         pre = serve.deployment(PredecoderReplica, name="Predecoder").options(
             ray_actor_options={"num_gpus": 1} if gpus else {"num_cpus": 0},
             **_scaling(config.predecoder_replicas, config))
+    # one ingress replica: the ledger of answered blocks lives in its memory
     ingress = serve.deployment(IngressReplica, name="Ingress").options(
-        ray_actor_options={"num_cpus": 0})
+        ray_actor_options={"num_cpus": 0}, num_replicas=1)
     return ingress.bind(config, pre.bind(config) if pre is not None else None,
                         matcher.bind(config))
 

@@ -26,6 +26,8 @@ class ServeConfig:
         max_batch: most requests the pre-decoder stacks into one forward pass.
         batch_wait_ms: how long it waits for a batch to fill.
         max_shots: most shots one request may carry.
+        ledger_blocks, ledger_mb: the ledger of answered blocks keeps at most this many
+            answers and this many MiB of them (``pipelines._serve.ledger``).
         host, port: where the HTTP ingress listens.
 
     Examples:
@@ -52,6 +54,8 @@ class ServeConfig:
     max_batch: int = 16
     batch_wait_ms: float = 2.0
     max_shots: int = 4096
+    ledger_blocks: int = 65_536
+    ledger_mb: int = 64
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -61,7 +65,8 @@ class ServeConfig:
             raise InputError(f"mode={self.mode!r} must be one of {', '.join(MODES)}")
         for name, low in (("n_com", 0), ("n_buf", 0), ("predecoder_replicas", 1),
                           ("matcher_replicas", 1), ("max_replicas", 0), ("max_batch", 1),
-                          ("max_shots", 1), ("port", 1)):
+                          ("max_shots", 1), ("ledger_blocks", 1), ("ledger_mb", 1),
+                          ("port", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise InputError(f"{name}={v!r} must be an integer >= {low}")

@@ -11,14 +11,19 @@ the run), latency per block (send to answer) p50/p99/p99.9 and lateness (due to 
 service that falls behind makes grow), the backlog over time (blocks due but not answered),
 the LER of the returned predictions against the sampled observables (Wilson 95%), the
 per-stage service timings and N_par per stage for a 1 µs cycle, and the accounting: every
-block answered exactly once, none missing, how many needed a retry inside the service.
+block answered exactly once, none missing, how many needed a retry inside the service, how
+many the clients sent again (a lost answer), and what the service's own ledger counted for
+this run's client id (blocks decoded, re-sends answered from the ledger): the service, not
+the client, says whether a block was decoded twice or never.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -26,8 +31,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines._serve.client import ServiceClient, ServiceError
+from pipelines._serve.client import RETRY_S, ServiceClient, ServiceError
 from qec import DecodeStats, InputError, RunFailure, sample_detectors, unpack_bits
+from qec.budget import available_memory_bytes
+
+MAX_TOTAL_SHOTS = 100_000_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +57,10 @@ class LoadConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InputError(f"{name}={v!r} must be an integer >= 1")
+        if self.blocks * self.shots > MAX_TOTAL_SHOTS:
+            raise InputError(f"blocks={self.blocks} x shots={self.shots} = "
+                             f"{self.blocks * self.shots:,} shots is more than one load test "
+                             f"samples ({MAX_TOTAL_SHOTS:,}); send fewer or smaller blocks")
         if not (isinstance(self.rate, (int, float)) and math.isfinite(self.rate)
                 and self.rate >= 0):
             raise InputError(f"rate={self.rate!r} must be a number >= 0 (0: as fast as "
@@ -67,10 +80,12 @@ class Record:
     timings_us: dict
     retried: bool
     error: str = ""
+    resent: int = 0           # times the client sent it again (its answer was lost)
+    replayed: bool = False    # answered from the service's ledger
 
 
-def _client_main(url: str, jobs: list, concurrency: int, timeout_s: float, ready, go, start,
-                 out) -> None:
+def _client_main(url: str, jobs: list, concurrency: int, timeout_s: float, client_id: str,
+                 ready, go, start, out) -> None:
     """One client process: ``concurrency`` connections, each in a thread, blocks in due order
     (due = the shared start time + the block's offset)."""
     todo: queue.Queue = queue.Queue()
@@ -78,7 +93,8 @@ def _client_main(url: str, jobs: list, concurrency: int, timeout_s: float, ready
         todo.put(job)
     records: list[Record] = []
     lock = threading.Lock()
-    clients = [ServiceClient(url, timeout_s=timeout_s) for _ in range(concurrency)]
+    clients = [ServiceClient(url, timeout_s=timeout_s, client_id=client_id)
+               for _ in range(concurrency)]
     for client in clients:
         client.health()                     # connected and warm before the clock starts
     ready.wait()                            # every client process is up,
@@ -93,14 +109,14 @@ def _client_main(url: str, jobs: list, concurrency: int, timeout_s: float, ready
                 break
             due = t0 + offset
             time.sleep(max(0.0, due - time.time()))
-            sent = time.time()
+            sent, resends = time.time(), client.resends
             try:
                 r = client.decode_response(dets, block_id=str(block))
                 rec = Record(block, due, sent, time.time(), 200, r.predictions, r.timings_us,
-                             r.retried)
+                             r.retried, resent=client.resends - resends, replayed=r.replayed)
             except ServiceError as exc:
                 rec = Record(block, due, sent, time.time(), exc.status, None, {}, False,
-                             str(exc))
+                             str(exc), resent=client.resends - resends)
             with lock:
                 records.append(rec)
         client.close()
@@ -122,18 +138,31 @@ class LoadResult:
     records: tuple[Record, ...] = field(repr=False)
     obs: np.ndarray = field(repr=False)
     rounds: int = 0
+    client_id: str = ""
+    ledger: dict | None = None    # the service's ledger counts for client_id, after the run
 
     @property
     def ok(self) -> list[Record]:
         return [r for r in self.records if r.status == 200]
 
     def accounting(self) -> dict:
+        """The client's view (answers received) and the service's (its ledger): a block
+        decoded twice shows as ``service_duplicates``, one never decoded as
+        ``service_missing``."""
         ids = [r.block for r in self.ok]
-        return {"blocks": self.config.blocks, "answered": len(ids),
-                "answered_twice": len(ids) - len(set(ids)),
-                "missing": self.config.blocks - len(set(ids)),
-                "failed": len(self.records) - len(ids),
-                "retried_in_service": sum(r.retried for r in self.ok)}
+        out = {"blocks": self.config.blocks, "answered": len(ids),
+               "answered_twice": len(ids) - len(set(ids)),
+               "missing": self.config.blocks - len(set(ids)),
+               "failed": len(self.records) - len(ids),
+               "retried_in_service": sum(r.retried for r in self.ok),
+               "resent_by_client": sum(r.resent for r in self.records),
+               "answered_from_ledger": sum(r.replayed for r in self.ok)}
+        if self.ledger is not None:
+            decoded = self.ledger["answered"]
+            out["service"] = {**{k: v for k, v in self.ledger.items() if k != "client"},
+                              "duplicates": max(0, decoded - self.config.blocks),
+                              "missing": max(0, self.config.blocks - decoded)}
+        return out
 
     def backlog(self) -> list[tuple[float, int]]:
         """(seconds since the first due time, blocks due but not answered) at every event."""
@@ -165,6 +194,7 @@ class LoadResult:
         return {
             "config": {k: getattr(self.config, k) for k in ("url", "blocks", "shots", "rate",
                                                            "clients", "concurrency", "seed")},
+            "client_id": self.client_id,
             "task": self.task, "seconds": span, "accounting": self.accounting(),
             "shots_per_second": shots / span, "rounds_per_second": shots * self.rounds / span,
             "latency_ms": dict(zip(("p50", "p99", "p99.9"),
@@ -182,18 +212,46 @@ class LoadResult:
 
 
 def run_loadtest(config: LoadConfig) -> LoadResult:
-    """Sample the blocks, send them from ``config.clients`` processes, collect every answer."""
+    """Sample the blocks, send them from ``config.clients`` processes, collect every answer,
+    then read what the service's ledger counted for this run."""
     probe = ServiceClient(config.url, timeout_s=config.timeout_s)
     health = probe.health()
     task = probe.task()
-    probe.close()
-    num_det = task.circuit().num_detectors
+    num_det, num_obs = task.circuit().num_detectors, task.circuit().num_observables
+    _check_memory(config, num_det + num_obs)
     chunks = sample_detectors(task.circuit(), shots=config.blocks * config.shots,
                               seed=config.seed, chunk_shots=config.shots)
     blocks, obs = [], []
     for chunk in chunks:
         blocks.append(unpack_bits(chunk.dets, num_det))
-        obs.append(unpack_bits(chunk.obs, task.circuit().num_observables))
+        obs.append(unpack_bits(chunk.obs, num_obs))
+    client_id = f"loadtest-{secrets.token_hex(6)}"      # this run's blocks in the ledger
+    records = _send(config, blocks, client_id)
+    ledger = ServiceClient(config.url, timeout_s=config.timeout_s, client_id=client_id)
+    try:
+        counts = ledger.ledger()
+    except ServiceError as exc:   # the service went away after the last answer
+        log.warning("the service's ledger could not be read after the run (%s)", exc)
+        counts = None
+    ledger.close()
+    probe.close()
+    return LoadResult(config, health["task"], tuple(records), np.stack(obs), task.rounds,
+                      client_id, counts)
+
+
+def _check_memory(config: LoadConfig, bits_per_shot: int) -> None:
+    """Refuse a load test whose blocks (held unpacked here and in the clients) cannot fit."""
+    need = 2 * config.blocks * config.shots * bits_per_shot
+    available = available_memory_bytes()
+    if available is not None and need > available // 2:
+        raise InputError(f"blocks={config.blocks} x shots={config.shots} of {bits_per_shot} "
+                         f"bits need about {need / 2**30:.1f} GiB here; only "
+                         f"{available / 2**30:.1f} GiB of memory is available: send fewer "
+                         "or smaller blocks")
+
+
+def _send(config: LoadConfig, blocks: list, client_id: str) -> list[Record]:
+    """Every block sent by ``config.clients`` processes; their records."""
     offset = [i / config.rate if config.rate else 0.0 for i in range(config.blocks)]
     ctx = multiprocessing.get_context("spawn")
     out, ready, go = ctx.Queue(), ctx.Barrier(config.clients + 1), ctx.Event()
@@ -201,7 +259,8 @@ def run_loadtest(config: LoadConfig) -> LoadResult:
     procs = [ctx.Process(target=_client_main, daemon=True,
                          args=(config.url, [(i, offset[i], blocks[i])
                                             for i in range(k, config.blocks, config.clients)],
-                               config.concurrency, config.timeout_s, ready, go, start, out))
+                               config.concurrency, config.timeout_s, client_id, ready, go,
+                               start, out))
              for k in range(config.clients)]
     for p in procs:
         p.start()
@@ -216,9 +275,8 @@ def run_loadtest(config: LoadConfig) -> LoadResult:
     go.set()
     per_connection = math.ceil(config.blocks / (config.clients * config.concurrency))
     bound = (config.blocks / config.rate if config.rate else 0.0) + \
-        config.timeout_s * per_connection + 60.0
-    records = _collect(out, procs, timeout_s=bound)
-    return LoadResult(config, health["task"], tuple(records), np.stack(obs), task.rounds)
+        (config.timeout_s + RETRY_S) * per_connection + 60.0
+    return _collect(out, procs, timeout_s=bound)
 
 
 def _collect(out, procs: Sequence, *, timeout_s: float) -> list[Record]:

@@ -6,6 +6,8 @@ request::
 
     {"fingerprint": "<16 hex: qec.Task.fingerprint of the service's task>",
      "block_id": "<any string up to 128 characters, echoed back>",
+     "client": "<optional: who sends, up to 128 characters; a re-sent block_id of the same
+                client with the same events is answered from the service's ledger>",
      "shots": S,
      "dets": "<base64 of the (S, ceil(D / 8)) uint8 bit-packed detection events, rows in
               shot order, little-endian within a byte: stim's bit_packed layout>",
@@ -17,6 +19,7 @@ response::
      "predictions": "<base64 of (S, ceil(O / 8)) uint8 bit-packed observable flips>",
      "timings_us": {"predecoder": ..., "matcher": ..., "service": ...},
      "retried": false,
+     "replayed": false,
      "residual": "<base64, as dets; only when asked>"}
 
 A malformed request gets HTTP 400, a wrong fingerprint 409, too many shots 413, each with
@@ -73,11 +76,15 @@ class DecodeRequest:
     block_id: str
     dets: np.ndarray          # (S, D) bool
     return_residual: bool = False
+    client: str = ""
 
     def to_json(self) -> dict:
-        return {"fingerprint": self.fingerprint, "block_id": self.block_id,
-                "shots": int(self.dets.shape[0]), "dets": encode_bits(self.dets),
-                "return_residual": self.return_residual}
+        out = {"fingerprint": self.fingerprint, "block_id": self.block_id,
+               "shots": int(self.dets.shape[0]), "dets": encode_bits(self.dets),
+               "return_residual": self.return_residual}
+        if self.client:
+            out["client"] = self.client
+        return out
 
     @classmethod
     def from_json(cls, payload: object, *, fingerprint: str, num_detectors: int,
@@ -107,8 +114,12 @@ class DecodeRequest:
         residual = payload.get("return_residual", False)
         if not isinstance(residual, bool):
             raise WireError(400, f"return_residual={residual!r} must be true or false")
+        client = payload.get("client", "")
+        if not isinstance(client, str) or len(client) > MAX_BLOCK_ID:
+            raise WireError(400, f"client={str(client)[:40]!r} must be a string of at most "
+                                 f"{MAX_BLOCK_ID} characters")
         dets = decode_bits(payload["dets"], rows=shots, bits=num_detectors, name="dets")
-        return cls(fingerprint, str(block_id), dets, residual)
+        return cls(fingerprint, str(block_id), dets, residual, client)
 
 
 @dataclass(frozen=True)
@@ -120,12 +131,13 @@ class DecodeResponse:
     timings_us: dict
     retried: bool = False
     residual: np.ndarray | None = None
+    replayed: bool = False
 
     def to_json(self) -> dict:
         out = {"block_id": self.block_id, "shots": int(self.predictions.shape[0]),
                "observables": int(self.predictions.shape[1]),
                "predictions": encode_bits(self.predictions), "timings_us": self.timings_us,
-               "retried": self.retried}
+               "retried": self.retried, "replayed": self.replayed}
         if self.residual is not None:
             out["residual"] = encode_bits(self.residual)
         return out
@@ -141,4 +153,4 @@ class DecodeResponse:
                    decode_bits(payload["predictions"], rows=shots, bits=obs,
                                name="predictions"),
                    dict(payload.get("timings_us", {})), bool(payload.get("retried", False)),
-                   residual)
+                   residual, bool(payload.get("replayed", False)))
