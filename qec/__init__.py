@@ -17,7 +17,7 @@ from qec.files import append_text, atomic_path, atomic_write, check_output_dir, 
 from qec.geometry import BASIS_X, BASIS_Z, Geometry
 from qec.graph import BOUNDARY, PROB_FLOOR, MatchingGraph, weight_of_prob, xor_prob
 from qec.matching import MATCHING_DECODERS, MatchingDecoder
-from qec.noise_models import NOISE_NAMES, PAULIS_2Q, NoiseModel
+from qec.noise_models import NOISE_NAMES, PAULIS_2Q, NoiseModel, noise_family_of
 from qec.per_shot_matching import (
     BlossomMatcher,
     PerShotWeightMatcher,
@@ -51,7 +51,8 @@ __all__ = [
     "circuit_dem", "DecodeStats", "DEFAULT_CHUNK_SHOTS", "edge_ids_of_pairs",
     "estimate_detectors", "estimate_task", "format_rate", "Geometry", "InputError",
     "InputTypeError", "MATCHING_DECODERS", "MatchingDecoder", "MatchingGraph", "mcnemar_exact",
-    "memory_circuit", "NOISE_NAMES", "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q",
+    "memory_circuit", "NOISE_NAMES", "NoiseModel", "noise_family_of", "pack_bits",
+    "PairedCounts", "PAULIS_2Q",
     "per_round", "PerShotWeightMatcher", "popcount_rows", "PROB_FLOOR", "read_sample_file",
     "RunFailure", "sample_dem", "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS",
     "SampleChunk", "sinter_csv_header", "sinter_rows", "SparseEdgeWeights", "StageStats", "Task",

@@ -18,13 +18,17 @@ import stim
 
 from pipelines._command.common import (
     MAX_ROUNDS,
+    add_dets_flags,
+    add_device_flag,
+    add_model_flag,
     input_file,
     integer,
-    model_help,
     one_of,
     output_file,
+    resolve_device,
 )
-from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS
+from pipelines._command.report import ProgressBar
+from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS, warn_if_other_noise
 from pipelines._decoders.registry import (
     DECODER_NAMES,
     make_decoder_for_dem,
@@ -39,6 +43,7 @@ from qec import (
     circuit_dem,
     estimate_detectors,
     format_rate,
+    noise_family_of,
     popcount_rows,
     read_sample_file,
     sample_format_from_path,
@@ -53,10 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decode detection events from a file (stim's formats)")
     p.add_argument("--circuit", type=input_file, required=True,
                    help="the stim circuit that was run")
-    p.add_argument("--dets", type=input_file, required=True,
+    add_dets_flags(p, required=True, formats=SAMPLE_FORMATS, default_format=None,
                    help="detection events, one shot each")
-    p.add_argument("--dets-format", choices=SAMPLE_FORMATS, default=None,
-                   help="b8, 01 or dets (default: from the extension)")
     p.add_argument("--obs", type=input_file, default=None,
                    help="actual observable flips; with it the LER is reported")
     p.add_argument("--append-observables", action="store_true",
@@ -68,7 +71,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"one of {', '.join(DECODER_NAMES)}")
     p.add_argument("--out", type=output_file(), required=True,
                    help="predicted observable flips (b8), written atomically")
-    p.add_argument("--model", default=None, help=model_help() + "; predecoder+... only")
+    add_model_flag(p, extra="; predecoder+... only")
+    add_device_flag(p)
     p.add_argument("--rounds", type=integer(1, MAX_ROUNDS), default=None,
                    help="rounds for the LER per round (default: from the circuit's layout)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -86,12 +90,13 @@ def execute(args: argparse.Namespace) -> int:
     dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args.rounds, circuit)
     check_fits(estimate_detectors(circuit.num_detectors), what=f"--circuit={str(args.circuit)!r}")
+    device = resolve_device(args.device) if args.decoder in PREDECODER_DECODERS else "cpu"
     decoder = make_decoder_for_dem(args.decoder, _matching_dem(args.circuit, circuit),
-                                   model=args.model)
-    start = time.perf_counter()
-    predictions = np.concatenate([decoder.decode_batch(dets[i:i + DECODE_CHUNK_SHOTS])
-                                  for i in range(0, dets.shape[0], DECODE_CHUNK_SHOTS)])
-    seconds = time.perf_counter() - start
+                                   model=args.model, device=device)
+    if args.decoder in PREDECODER_DECODERS:
+        warn_if_other_noise(decoder.loaded, noise_family_of(circuit),
+                            what=f"--circuit {args.circuit.name}")
+    predictions, seconds = _decode(decoder, dets, label=f"decode {args.decoder}")
     write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
                       num_observables=circuit.num_observables)
     stats = None
@@ -112,6 +117,18 @@ def execute(args: argparse.Namespace) -> int:
     else:
         print(_summary(args, dets.shape[0], seconds, stats, rounds))
     return 0
+
+
+def _decode(decoder, dets: np.ndarray, *, label: str) -> tuple[np.ndarray, float]:
+    """Bit-packed predictions of every shot of ``dets`` and the decoding seconds, chunk by
+    chunk with progress on stderr."""
+    shots, parts = dets.shape[0], []
+    start = time.perf_counter()
+    with ProgressBar(label, start=f"{shots:,} shots", unit="shots") as bar:
+        for i in range(0, shots, DECODE_CHUNK_SHOTS):
+            parts.append(decoder.decode_batch(dets[i:i + DECODE_CHUNK_SHOTS]))
+            bar.update(min(i + DECODE_CHUNK_SHOTS, shots), shots)
+    return np.concatenate(parts), time.perf_counter() - start
 
 
 def _read_circuit(path: Path) -> stim.Circuit:

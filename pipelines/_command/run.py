@@ -13,11 +13,11 @@ from pathlib import Path
 
 from noise.task_weights import DEFAULT_LEARN_SHOTS, task_dem_factory
 from pipelines._command.common import (
-    DEVICES,
     MAX_SHOTS,
+    add_device_flag,
+    add_model_flag,
     add_task_flags,
     integer,
-    model_help,
     one_of,
     output_file,
     resolve_device,
@@ -36,7 +36,7 @@ DEFAULT_MAX_ERRORS = 100
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="sample a memory experiment and compare decoders")
-    add_task_flags(p, p_default=0.006, both_bases=True)
+    add_task_flags(p, both_bases=True)
     p.add_argument("--max-shots", type=integer(1, MAX_SHOTS), default=DEFAULT_MAX_SHOTS,
                    help=f"stop after this many shots per basis (default {DEFAULT_MAX_SHOTS:,})")
     p.add_argument("--max-errors", type=integer(1), default=DEFAULT_MAX_ERRORS,
@@ -56,9 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--learn-shots", type=integer(1000, MAX_SHOTS), default=DEFAULT_LEARN_SHOTS,
                    help=f"estimation shots for --weights learned (default "
                         f"{DEFAULT_LEARN_SHOTS:,})")
-    p.add_argument("--model", default=None, help=model_help())
-    p.add_argument("--device", type=one_of(*DEVICES), default="auto",
-                   help="pre-decoder device: auto, cpu or cuda (default auto)")
+    add_model_flag(p)
+    add_device_flag(p)
     p.set_defaults(handler=execute)
 
 
@@ -73,13 +72,16 @@ def execute(args: argparse.Namespace) -> int:
     model, device = _model_args(args, decoders)
     results: list[RunResult] = []
     for task in tasks:
-        built = _build_decoders(task, decoders, args, model=model, device=device)
-        title = _title(task, args, built, device)
-        with ProgressBar(f"d={task.distance} {task.basis}", enabled=not args.json) as bar:
+        start = (f"{', '.join(decoders)} on up to {args.max_shots:,} shots (until each has "
+                 f"{args.max_errors} errors)")
+        with ProgressBar(f"run d={task.distance} {task.basis}", start=start,
+                         unit="shots") as bar:
+            built = _build_decoders(task, decoders, args, model=model, device=device)
             results.append(run_task(task, shots=args.max_shots, decoders=decoders,
                                     seed=args.seed, max_errors=args.max_errors,
                                     progress=bar.update, built=built,
                                     chunk_shots=chunk_shots_for(task)))
+        title = _title(task, args, built, device)
         if not args.json:
             render_table(results[-1], title=title)
     if args.out is not None:

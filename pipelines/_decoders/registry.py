@@ -73,15 +73,16 @@ def make_decoder(
 
 
 def make_decoder_for_dem(
-    name: str, dem: stim.DetectorErrorModel, *, model: str | Path | None = None
+    name: str, dem: stim.DetectorErrorModel, *, model: str | Path | None = None,
+    device: str = "cpu",
 ) -> BatchDecoder:
     """Build decoder ``name`` for an arbitrary circuit's decomposed DEM (no Task): what
     ``qecpipe decode`` (samples from elsewhere) and the sinter plugin (sinter hands over only
     the DEM) need. Every registered decoder can be built this way: a DEM keeps the circuit's
     DETECTOR(x, y, t) coordinates, from which the pre-decoder reads its layout.
 
-    ``model`` (a preset name or a weights path; default: the shipped model) applies to the
-    pre-decoder decoders only.
+    ``model`` (a preset name or a weights path; default: the shipped model) and ``device``
+    apply to the pre-decoder decoders only.
 
     Examples:
         >>> from qec import circuit_dem, memory_circuit, NoiseModel
@@ -95,5 +96,6 @@ def make_decoder_for_dem(
         from pipelines._decoders.predecoder_pipeline import PredecoderPipeline
 
         return PredecoderPipeline.from_dem(dem, model=model, mode=mode_of(name),
-                                           correlated=name.endswith("-correlated"))
+                                           correlated=name.endswith("-correlated"),
+                                           device=device)
     return MatchingDecoder.named(name, dem)
