@@ -100,3 +100,20 @@ def test_disabled_prints_nothing(capsys):
     with ProgressBar("job", enabled=False) as bar:
         bar.update(1, 2)
     assert capsys.readouterr().err == ""
+
+
+def test_a_step_that_fails_before_any_progress_prints_nothing(capsys):
+    """Without a start text the start line waits for the first update, so an error raised
+    before it (bad input found late, e.g. an unreachable cluster) stays the only line."""
+    with pytest.raises(ValueError), ProgressBar("stream d=3"):
+        raise ValueError("bad input")
+    assert capsys.readouterr().err == ""
+
+
+def test_run_refuses_a_bad_weights_file_before_its_start_line(tmp_path, capsys):
+    bad = tmp_path / "w.json"
+    bad.write_text("not json")
+    assert main(["run", "--distance", "3", "--max-shots", "100", "--decoder", "pymatching",
+                 "--weights", str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "is not JSON" in err[0]

@@ -201,12 +201,16 @@ def add_dets_flags(p: argparse.ArgumentParser, *, required: bool, formats: Seque
                    default_format: str | None, help: str) -> None:
     """--dets FILE and --dets-format, detection events in one of stim's ``formats``
     (``--samples`` and ``--format`` are their older names in ``learn-noise``, kept working)."""
-    p.add_argument("--dets", "--samples", dest="dets", type=input_file, required=required,
-                   default=None, help=help + " (--samples: older name)")
-    p.add_argument("--dets-format", "--format", dest="dets_format", type=one_of(*formats),
-                   default=default_format,
-                   help=f"{', '.join(formats)} (default: "
-                        f"{default_format or 'from the extension'}; --format: older name)")
+    names = p.add_mutually_exclusive_group(required=required)
+    names.add_argument("--dets", type=input_file, default=None, help=help)
+    names.add_argument("--samples", dest="dets", type=input_file, default=argparse.SUPPRESS,
+                       help="older name of --dets")
+    formats_group = p.add_mutually_exclusive_group()
+    formats_group.add_argument("--dets-format", type=one_of(*formats), default=default_format,
+                               help=f"{', '.join(formats)} (default: "
+                                    f"{default_format or 'from the extension'})")
+    formats_group.add_argument("--format", dest="dets_format", type=one_of(*formats),
+                               default=argparse.SUPPRESS, help="older name of --dets-format")
 
 
 def add_windowed_decoder_flags(p: argparse.ArgumentParser, *, default: str,

@@ -15,19 +15,22 @@ class ProgressBar:
     On a terminal: a rich bar (done/total, ETA, ``info``) that appears once the step has run
     ``delay_s``. Elsewhere (a pipe, a log file, CI): one line when the step starts and one
     summary line when it ends (shots or steps done, seconds, the last ``info``), so a log says
-    what ran and for how long, and never holds a half-drawn bar.
+    what ran and for how long, and never holds a half-drawn bar. Bad input must be refused
+    before the block starts (its error is then the only line on stderr), or ``start`` left
+    None.
 
     Args:
         label: what runs, e.g. ``"run d=13 X"``; every line starts ``qecpipe: {label}:``.
         enabled: False: print nothing at all.
         delay_s: the bar appears only for work longer than this (terminal only).
-        start: the start line's text (default ``"started"``).
+        start: the start line's text, printed on entering the block; None: "started",
+            printed at the first :meth:`update` (nothing at all if the block fails before).
         unit: what ``done``/``total`` count, e.g. ``"shots"``.
 
     Examples:
         >>> import io, sys
         >>> sys.stderr, saved = io.StringIO(), sys.stderr
-        >>> with ProgressBar("run d=3 X", unit="shots") as bar:
+        >>> with ProgressBar("run d=3 X", start="started", unit="shots") as bar:
         ...     bar.update(500, 1000, {"pymatching": 2})
         >>> text, sys.stderr = sys.stderr.getvalue(), saved
         >>> print(text, end="")  # doctest: +ELLIPSIS
@@ -36,7 +39,7 @@ class ProgressBar:
     """
 
     def __init__(self, label: str, *, enabled: bool = True, delay_s: float = 2.0,
-                 start: str = "started", unit: str = "") -> None:
+                 start: str | None = None, unit: str = "") -> None:
         self.label, self.enabled, self.delay_s = label, enabled, delay_s
         self.start_text, self.unit = start, unit
         self._progress = None
@@ -44,13 +47,19 @@ class ProgressBar:
         self._start = 0.0
         self._terminal = False
         self._last: tuple[int, int, str] | None = None
+        self._announced = False
 
     def __enter__(self) -> ProgressBar:
         self._start = time.perf_counter()
         self._terminal = _is_terminal(sys.stderr)
-        if self.enabled and not self._terminal:
-            self._line(self.start_text)
+        if self.start_text is not None:
+            self._announce(self.start_text)
         return self
+
+    def _announce(self, text: str) -> None:
+        if self.enabled and not self._terminal and not self._announced:
+            self._line(text)
+            self._announced = True
 
     def update(self, done: int, total: int, errors: dict[str, int] | None = None, *,
                info: str | None = None) -> None:
@@ -59,6 +68,7 @@ class ProgressBar:
             info = "" if not errors else "errors " + ", ".join(
                 f"{k} {v}" for k, v in errors.items())
         self._last = (done, total, info)
+        self._announce("started")
         if not self.enabled or not self._terminal:
             return
         if self._progress is None:
@@ -81,7 +91,7 @@ class ProgressBar:
     def __exit__(self, exc_type, *exc) -> None:
         if self._progress is not None:
             self._progress.stop()
-        if not self.enabled or self._terminal:
+        if not self._announced:
             return
         seconds = time.perf_counter() - self._start
         if self._last is None:

@@ -72,11 +72,12 @@ def execute(args: argparse.Namespace) -> int:
     model, device = _model_args(args, decoders)
     results: list[RunResult] = []
     for task in tasks:
+        dem_for = _dem_factory(task, args)    # a bad --weights is refused before any output
         start = (f"{', '.join(decoders)} on up to {args.max_shots:,} shots (until each has "
                  f"{args.max_errors} errors)")
         with ProgressBar(f"run d={task.distance} {task.basis}", start=start,
                          unit="shots") as bar:
-            built = _build_decoders(task, decoders, args, model=model, device=device)
+            built = _build_decoders(task, decoders, dem_for, model=model, device=device)
             results.append(run_task(task, shots=args.max_shots, decoders=decoders,
                                     seed=args.seed, max_errors=args.max_errors,
                                     progress=bar.update, built=built,
@@ -115,28 +116,38 @@ def _model_args(args: argparse.Namespace, decoders: list[str]) -> tuple[str | No
             raise InputError(f"--model={args.model!r} applies to the pre-decoder decoders "
                              f"only; none of --decoder {', '.join(decoders)} uses one")
         return None, "cpu"   # no pre-decoder: never import torch
-    from predecoder.weights import resolve_model
+    from pipelines._decoders.predecoder_pipeline import mode_of
+    from predecoder.weights import load_model, resolve_model
 
     device = resolve_device(args.device)
     try:
         resolve_model(args.model)
     except InputError as exc:
         raise InputError(f"--{exc}") from exc
+    loaded = load_model(args.model, device=device)   # cached: the build loads it again free
+    for name in decoders:
+        if name in PREDECODER_DECODERS:
+            loaded.policy(mode_of(name))             # e.g. soft mode without a soft_cap
     return args.model, device
 
 
-def _build_decoders(task: Task, decoders: list[str], args: argparse.Namespace, *,
-                    model: str | None, device: str) -> dict:
-    """Every named decoder, its global matcher built from the --weights DEM.
+def _dem_factory(task: Task, args: argparse.Namespace):
+    """``dem(correlated)`` of --weights for ``task`` (a bad --weights value or file raises
+    now; --weights learned estimates on the first call)."""
+    try:
+        return task_dem_factory(task, weights=args.weights, seed=args.seed,
+                                learn_shots=args.learn_shots)
+    except InputError as exc:
+        raise InputError(f"--weights: {exc}") from exc
+
+
+def _build_decoders(task: Task, decoders: list[str], dem_for, *, model: str | None,
+                    device: str) -> dict:
+    """Every named decoder, its global matcher built from the --weights DEM ``dem_for``.
 
     Decoders whose name ends in 'correlated' get the correlated DEM (mechanisms with
     learned probabilities); --weights true keeps the task's own DEM.
     """
-    try:
-        dem_for = task_dem_factory(task, weights=args.weights, seed=args.seed,
-                                   learn_shots=args.learn_shots)
-    except InputError as exc:
-        raise InputError(f"--weights: {exc}") from exc
     return {name: make_decoder(name, task, dem=dem_for(name.endswith("correlated")),
                                model=model, device=device) for name in decoders}
 

@@ -143,8 +143,9 @@ def _predecoder(args: argparse.Namespace, config):
 
     try:
         loaded = load_model(model)
-    except ValueError as exc:
-        raise InputError(f"--model: {exc}") from exc
+    except ValueError as exc:   # name the flag the user gave the model with
+        flag = "--predecoder" if getattr(args, "old_predecoder", None) else "--model"
+        raise InputError(f"{flag}: {exc}") from exc
     policy = loaded.policy(windowed_mode(decoder))
     return BlockPredecoder(task=config.task(), net=loaded.net, policy=policy,
                            block_slices=args.block_slices or config.plan().n_com), model
