@@ -52,8 +52,10 @@ def _decode(tmp_path, circuit: stim.Circuit, *flags: str) -> int:
 
 
 @pytest.mark.parametrize(("noise", "model", "warned"), [
-    ("si1000", "small", "trained on uniform noise, not on the si1000 noise of --circuit c.stim"),
-    ("uniform", "small-si1000", "trained on si1000 noise, not on the uniform noise"),
+    ("si1000", "small", "trained on uniform noise, not on the circuit's (--circuit c.stim) "
+                        "si1000 noise"),
+    ("uniform", "small-si1000", "trained on si1000 noise, not on the circuit's (--circuit "
+                                "c.stim) uniform noise"),
     ("uniform", "small", None),
     ("si1000", "small-si1000", None),
 ])
@@ -78,7 +80,7 @@ def test_decode_of_stims_own_circuit_warns_about_stim_noise(tmp_path, caplog, ca
         after_reset_flip_probability=0.004, before_round_data_depolarization=0.004)
     with caplog.at_level(logging.WARNING):
         assert _decode(tmp_path, generated, "--decoder", "predecoder+soft-matching") == 0
-    assert any("trained on uniform noise, not on the stim noise" in r.getMessage()
+    assert any("not on the circuit's (--circuit c.stim) stim noise" in r.getMessage()
                for r in caplog.records)
 
 

@@ -95,7 +95,7 @@ def execute(args: argparse.Namespace) -> int:
                                    model=args.model, device=device)
     if args.decoder in PREDECODER_DECODERS:
         warn_if_other_noise(decoder.loaded, noise_family_of(circuit),
-                            what=f"--circuit {args.circuit.name}")
+                            whose=f"the circuit's (--circuit {args.circuit.name})")
     predictions, seconds = _decode(decoder, dets, label=f"decode {args.decoder}")
     write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
                       num_observables=circuit.num_observables)

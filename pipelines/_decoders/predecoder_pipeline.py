@@ -51,21 +51,21 @@ SOFT_DECODERS = ("predecoder+soft-matching",)
 PREDECODER_DECODERS = HARD_DECODERS + SOFT_DECODERS
 
 
-def warn_if_other_noise(loaded, noise: str | None, *, what: str) -> bool:
+def warn_if_other_noise(loaded, noise: str | None, *, whose: str) -> bool:
     """Log a warning (and return True) when ``loaded`` (a ``predecoder.LoadedModel``) was
-    trained on another noise family than ``noise``, the family of ``what`` (a task, a
-    circuit); ``noise`` None: a circuit whose noise is none of qecpipe's families."""
+    trained on another noise family than ``noise``, the family of ``whose`` ("the task's",
+    "the circuit's"); ``noise`` None: a circuit whose noise is none of qecpipe's families."""
     trained_on = loaded.noise_family
     if trained_on is None or trained_on == noise:
         return False
     if noise is None:
-        log.warning("the pre-decoder model %s was trained on %s noise; the noise of %s is none "
-                    "of qecpipe's families (%s): expect less gain than on its own noise",
-                    loaded.path.name, trained_on, what, ", ".join(NOISE_NAMES))
+        log.warning("the pre-decoder model %s was trained on %s noise; %s noise is none of "
+                    "qecpipe's families (%s): expect less gain than on its own noise",
+                    loaded.path.name, trained_on, whose, ", ".join(NOISE_NAMES))
     else:
-        log.warning("the pre-decoder model %s was trained on %s noise, not on the %s noise "
-                    "of %s: expect less gain (train one with `qecpipe train --noise %s`)",
-                    loaded.path.name, trained_on, noise, what, noise)
+        log.warning("the pre-decoder model %s was trained on %s noise, not on %s %s noise: "
+                    "expect less gain (train one with `qecpipe train --noise %s`)",
+                    loaded.path.name, trained_on, whose, noise, noise)
     return True
 
 
@@ -116,7 +116,7 @@ class PredecoderPipeline:
         built = cls._build(EdgeLayout.from_task(task), task.dem() if dem is None else dem,
                            model=model, mode=mode, correlated=correlated, device=device,
                            tile=tile, policy=policy)
-        warn_if_other_noise(built.loaded, task.noise.name, what="the task")
+        warn_if_other_noise(built.loaded, task.noise.name, whose="the task's")
         return built
 
     @classmethod
