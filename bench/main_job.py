@@ -7,13 +7,17 @@ Runs the installed ``qecpipe`` in a subprocess with ``--json`` added (the same r
 and stopping rule are the defaults) and ``--seed 1``: ``run`` draws a fresh seed by default,
 and the README's quoted counts must be reproducible. Writes bench/results/main_job.{json,md}:
 errors per decoder, the paired comparisons, and the wall time of the whole command on this
-machine (named in the metadata: a CPU time, not a GPU one).
+machine (named in the metadata: a CPU time, not a GPU one), with the CPU seconds the command
+used and the machine's load average before and after it: on a shared machine the wall time
+grows with the load, the CPU seconds much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -34,7 +38,8 @@ def markdown(data: dict) -> str:
              f"{run['task']['rounds']}, true weights, model {model.get('name')} "
              f"sha256 {model.get('sha256')}): "
              f"{run['shots']:,} shots, {data['wall_seconds']:.0f} s wall time for the whole "
-             f"command on {hw['cpu_cores']} cores of {hw['cpu_model']} (no GPU).", "",
+             f"command on {hw['cpu_cores']} cores of {hw['cpu_model']} (no GPU)"
+             + _load_text(data) + ".", "",
              "| decoder | errors | LER per shot [95%] |", "|---|---|---|"]
     for name, d in run["decoders"].items():
         lines.append(f"| {name} | {d['errors']} | {d['ler']:.2e} [{d['ler_low']:.1e}, "
@@ -47,6 +52,21 @@ def markdown(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load_text(data: dict) -> str:
+    """', using N CPU-seconds, at load average A before / B after' (older files: none)."""
+    if "load_average_1min" not in data:
+        return ""
+    load = data["load_average_1min"]
+    return (f", using {data['cpu_seconds']:.0f} CPU-seconds, at a 1-minute load average of "
+            f"{load['before']:.1f} before and {load['after']:.1f} after "
+            f"({data['meta']['hardware']['cpu_cores']} = every core busy)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench main-job",
                                      description=__doc__.splitlines()[0])
@@ -55,11 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = QUICK_COMMAND if args.quick else COMMAND
     qecpipe = Path(sys.executable).parent / "qecpipe"
+    load_before, cpu_before = os.getloadavg()[0], _children_cpu_seconds()
     start = time.perf_counter()
     proc = subprocess.run([str(qecpipe), *command, "--json"], capture_output=True, text=True,
                           check=True)
     data = {"meta": run_metadata(), "command": list(command),
-            "wall_seconds": time.perf_counter() - start, "run": json.loads(proc.stdout)}
+            "wall_seconds": time.perf_counter() - start,
+            "cpu_seconds": _children_cpu_seconds() - cpu_before,
+            "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
+            "run": json.loads(proc.stdout)}
     write_suite_files(args.out, "main_job_quick" if args.quick else "main_job", data,
                       markdown=lambda path: write_text(path, markdown(data)))
     print(markdown(data))

@@ -36,9 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from predecoder.device_bits import pack_from_device, unpack_to_device
 from predecoder.edges import EdgeLayout
 from predecoder.encoding import encode
-from qec import InputError, SparseEdgeWeights
+from qec import InputError, InputTypeError, SparseEdgeWeights
 
 COMMIT_RULES = ("threshold", "supported")
 MODES = ("hard", "soft")
@@ -107,7 +108,9 @@ class CommitPolicy:
 
 @dataclass(frozen=True)
 class Corrections:
-    """One batch after the pre-decoder. (S, ·) bool tensors on the model's device.
+    """One batch after the pre-decoder. (S, ·) bool tensors on the model's device;
+    :attr:`residual_bit_packed` and :attr:`flip_bit_packed` give the library's convention
+    (bit-packed numpy), which every matcher's ``decode_batch`` takes.
 
     ``weights`` (soft mode only): per-shot matching weights |logit| of the edges with
     |logit| < cap, as numpy CSR rows (:class:`qec.SparseEdgeWeights`).
@@ -117,6 +120,16 @@ class Corrections:
     residual: torch.Tensor    # (S, D) dets XOR syndrome(edges), stim's order
     flip: torch.Tensor        # (S, O) observables flipped by the committed edges
     weights: SparseEdgeWeights | None = None
+
+    @property
+    def residual_bit_packed(self) -> np.ndarray:
+        """(S, ceil(D/8)) uint8: the residual, bit-packed in stim's little-endian order."""
+        return pack_from_device(self.residual)
+
+    @property
+    def flip_bit_packed(self) -> np.ndarray:
+        """(S, ceil(O/8)) uint8: the committed edges' observable flip, bit-packed."""
+        return pack_from_device(self.flip)
 
 
 def volume_logits(net: torch.nn.Module, x: torch.Tensor, *,
@@ -239,10 +252,84 @@ def corrections(edge_logit: torch.Tensor, dets: torch.Tensor, layout: EdgeLayout
                        weights=soft_weights(edge_logit, cap=policy.cap, edge_mask=edge_mask))
 
 
-def predecode(net: torch.nn.Module, dets: torch.Tensor, layout: EdgeLayout, *,
-              policy: CommitPolicy, tile: tuple[int, int, int] | None = None) -> Corrections:
-    """(S, D) bool detection events -> :class:`Corrections` (no gradients)."""
+def predecode(net: torch.nn.Module, dets_bit_packed: np.ndarray | torch.Tensor,
+              layout: EdgeLayout, *, policy: CommitPolicy,
+              tile: tuple[int, int, int] | None = None) -> Corrections:
+    """Pre-decode one batch of shots: detection events -> :class:`Corrections`.
+
+    Args:
+        net: the network (``load_model(name).net``); it runs where its weights are.
+        dets_bit_packed: (S, ceil(D/8)) uint8 numpy, bit-packed in stim's little-endian order
+            (what ``qec.sample_detectors`` and ``qec.read_sample_file`` give, as every decoder
+            of the library takes), D = ``layout.geometry.num_detectors``. A (S, D) bool torch
+            tensor (unpacked, any device) is accepted too.
+        layout: the circuit's :class:`~predecoder.EdgeLayout` (``EdgeLayout.from_task``).
+        policy: the :class:`CommitPolicy` (``load_model(name).policy("soft")``).
+        tile: run the network tile by tile, (t, h, w) cells each (same result, less memory).
+
+    Returns:
+        :class:`Corrections` on the network's device: committed edges, the residual (in
+        stim's detector order; ``residual_bit_packed`` for a matcher), the observable flip
+        and, in soft mode, the per-shot matching weights.
+
+    Raises:
+        TypeError: an argument of the wrong kind or dtype (the message names it and what is
+            allowed). ValueError: the wrong number of detectors.
+
+    Examples:
+        >>> from predecoder import EdgeLayout, load_model
+        >>> from qec import NoiseModel, Task, sample_detectors
+        >>> task = Task(distance=3, noise=NoiseModel.uniform(0.006))
+        >>> model, layout = load_model("small"), EdgeLayout.from_task(task)
+        >>> chunk = next(sample_detectors(task.circuit(), shots=8, seed=1))
+        >>> corr = predecode(model.net, chunk.dets, layout, policy=model.policy("soft"))
+        >>> corr.residual_bit_packed.shape, corr.flip_bit_packed.shape, corr.weights.shots
+        ((8, 3), (8, 1), 8)
+    """
+    _check_kind(net, "net", torch.nn.Module, "a torch.nn.Module (a LoadedModel's .net)")
+    _check_kind(layout, "layout", EdgeLayout, "a predecoder.EdgeLayout")
+    _check_kind(policy, "policy", CommitPolicy, "a predecoder.CommitPolicy")
+    param = next(net.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dets = dets_on_device(dets_bit_packed, layout.geometry.num_detectors, device)
     return corrections(shot_logits(net, dets, layout, tile=tile), dets, layout, policy)
+
+
+def dets_on_device(dets_bit_packed: np.ndarray | torch.Tensor, num_detectors: int,
+                   device: torch.device | str) -> torch.Tensor:
+    """(S, ceil(D/8)) uint8 bit-packed numpy, or a (S, D) bool torch tensor -> (S, D) bool
+    tensor on ``device``; anything else is refused naming its type, dtype and shape."""
+    width = (num_detectors + 7) // 8
+    if isinstance(dets_bit_packed, torch.Tensor):
+        if dets_bit_packed.dtype != torch.bool:
+            raise InputTypeError(f"dets_bit_packed is a torch tensor of dtype "
+                                 f"{dets_bit_packed.dtype}; a tensor must be bool (S, "
+                                 f"{num_detectors}), else give bit-packed uint8 numpy")
+        if dets_bit_packed.ndim != 2 or dets_bit_packed.shape[1] != num_detectors:
+            raise InputError(f"dets_bit_packed is a bool tensor of shape "
+                             f"{tuple(dets_bit_packed.shape)}; expected (shots, "
+                             f"{num_detectors}), one column per detector of the layout")
+        return dets_bit_packed.to(device)
+    if not isinstance(dets_bit_packed, np.ndarray):
+        raise InputTypeError(f"dets_bit_packed is a {type(dets_bit_packed).__name__}; expected "
+                             f"a (shots, {width}) uint8 numpy array of bit-packed detection "
+                             "events (or a bool torch tensor)")
+    shape, dtype = dets_bit_packed.shape, dets_bit_packed.dtype
+    if dtype != np.uint8:
+        hint = (" (unpacked bits: pack them with qec.pack_bits)"
+                if len(shape) == 2 and shape[1] == num_detectors else "")
+        raise InputTypeError(f"dets_bit_packed has dtype {dtype} and shape {shape}; expected "
+                             f"uint8 (shots, {width}), {num_detectors} detectors bit-packed "
+                             f"in stim's little-endian order{hint}")
+    if len(shape) != 2 or shape[1] != width:
+        raise InputError(f"dets_bit_packed has shape {shape}; expected (shots, {width}): "
+                         f"the layout's {num_detectors} detectors bit-packed 8 per byte")
+    return unpack_to_device(dets_bit_packed, num_detectors, str(device))
+
+
+def _check_kind(value, name: str, kind: type, allowed: str) -> None:
+    if not isinstance(value, kind):
+        raise InputTypeError(f"{name} is a {type(value).__name__}; expected {allowed}")
 
 
 def _endpoints(layout: EdgeLayout, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,7 +34,7 @@ from qec.frame import LayoutFrame
 from qec.geometry import BASIS_X, BASIS_Z, Geometry
 from qec.graph import BOUNDARY, PROB_FLOOR, MatchingGraph, weight_of_prob, xor_prob
 from qec.matching import MATCHING_DECODERS, MatchingDecoder
-from qec.noise_models import NOISE_NAMES, PAULIS_2Q, NoiseModel
+from qec.noise_models import NOISE_NAMES, PAULIS_2Q, NoiseModel, noise_family_of
 from qec.per_shot_matching import (
     BlossomMatcher,
     PerShotWeightMatcher,
@@ -75,8 +75,9 @@ __all__ = [
     "estimate_task", "file_circuit_dem", "file_sha256", "flattened_operations", "format_rate",
     "Geometry", "InputError", "InputTypeError", "LayoutFrame", "MATCHING_DECODERS",
     "MatchingDecoder", "MatchingGraph", "MAX_CIRCUIT_OPERATIONS", "mcnemar_exact", "memory_circuit",
-    "NOISE_NAMES", "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q", "per_round",
-    "PerShotWeightMatcher", "popcount_rows", "PROB_FLOOR", "read_circuit_file", "read_sample_file",
+    "noise_family_of", "NOISE_NAMES", "NoiseModel", "pack_bits", "PairedCounts", "PAULIS_2Q",
+    "per_round", "PerShotWeightMatcher", "popcount_rows", "PROB_FLOOR", "read_circuit_file",
+    "read_sample_file",
     "RunFailure", "sample_dem", "sample_detectors", "sample_format_from_path", "SAMPLE_FORMATS",
     "SampleChunk", "sinter_csv_header", "sinter_rows", "SparseEdgeWeights", "StageStats", "Task",
     "unpack_bits", "update_text", "us_per_round", "weight_of_prob", "wilson_interval",

@@ -188,6 +188,52 @@ class NoiseModel:
         return _Decorator(self, circuit).run()
 
 
+# Measurement flip over two-qubit depolarization, per family: what tells them apart.
+_MEASURE_OVER_2Q = {"uniform": 2 / 3, "si1000": 5.0, "stim": 1.0}
+_FLIPS = ("X_ERROR", "Z_ERROR", "Y_ERROR")
+
+
+def noise_family_of(circuit: stim.Circuit, *, tolerance: float = 1.2) -> str | None:
+    """The named family (:data:`NOISE_NAMES`) whose signature the noise of ``circuit`` has, or
+    None (no two-qubit or measurement noise, or a signature none of them has).
+
+    The signature is the ratio of the median measurement flip (an X/Z_ERROR just before a
+    measurement, or the measurement's own argument) to the median two-qubit depolarization
+    (DEPOLARIZE2, or a PAULI_CHANNEL_2's total): 2/3 for uniform, 5 for si1000, 1 for stim's
+    generator noise, matched within a factor ``tolerance`` (per-qubit multipliers move it
+    little; the families are a factor 1.5 apart or more).
+
+    Examples:
+        >>> noise_family_of(stim.Circuit.generated("surface_code:rotated_memory_x",
+        ...     distance=3, rounds=3, after_clifford_depolarization=0.004,
+        ...     before_measure_flip_probability=0.004))
+        'stim'
+        >>> noise_family_of(stim.Circuit.generated("repetition_code:memory", distance=3,
+        ...                                         rounds=2)) is None      # noiseless
+        True
+    """
+    measure, two_qubit, pending = [], [], {}
+    for inst in circuit.flattened():
+        name, args = inst.name, inst.gate_args_copy()
+        qubits = [t.value for t in inst.targets_copy() if t.is_qubit_target]
+        if name in _FLIPS:
+            pending.update(dict.fromkeys(qubits, args[0]))
+        elif name == "DEPOLARIZE2" or name == "PAULI_CHANNEL_2":
+            two_qubit.append(sum(args))
+        elif stim.gate_data(name).produces_measurements:
+            measure += [args[0] if args else pending.get(q, 0.0) for q in qubits]
+            pending = {}
+        elif not stim.gate_data(name).is_noisy_gate:    # a gate between flip and measurement
+            pending = {}
+    if not measure or not two_qubit or np.median(two_qubit) <= 0:
+        return None
+    ratio = float(np.median(measure) / np.median(two_qubit))
+    if ratio <= 0:
+        return None
+    best = min(_MEASURE_OVER_2Q, key=lambda n: abs(np.log(ratio / _MEASURE_OVER_2Q[n])))
+    return best if abs(np.log(ratio / _MEASURE_OVER_2Q[best])) <= np.log(tolerance) else None
+
+
 def _check_strength(p: float, upper: float = 0.5) -> None:
     if not (isinstance(p, (int, float)) and 0.0 < p < upper):
         raise InputError(f"p={p} must be in (0, {upper})")

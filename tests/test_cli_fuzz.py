@@ -145,9 +145,11 @@ def _cases() -> list[tuple[str, list[str], str]]:
     add("calibrate-shipped-without-out", ["calibrate", "small"], "give --out FILE")
     add("learn-neither-source", ["learn-noise", "--out", "{out}/w.json"], "give either")
     add("learn-samples-alone", ["learn-noise", "--samples", "{dets}", "--out", "{out}/w.json"],
-        "--samples and --circuit must be given together")
-    add("learn-simulate-no-p", ["learn-noise", "--simulate", "uniform", "--distance", "3",
-                                "--out", "{out}/w.json"], "--simulate needs --distance and --p")
+        "--dets and --circuit must be given together")
+    add("learn-dets-and-samples", ["learn-noise", "--dets", "{dets}", "--samples", "{dets}",
+                                   "--out", "{out}/w.json"], "not allowed with argument --dets")
+    add("learn-simulate-no-distance", ["learn-noise", "--simulate", "uniform",
+                                       "--out", "{out}/w.json"], "--simulate needs --distance")
     return cases + _file_cases()
 
 

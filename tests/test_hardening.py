@@ -54,7 +54,9 @@ def test_a_file_size_limit_leaves_the_previous_output_intact(command, d3_files, 
                        str(out)]}[command]
     proc = _limited(args, tmp_path, limit_bytes=len(previous) + 10)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.count("\n") == 1 and "File too large" in proc.stderr
+    *progress, error = proc.stderr.splitlines()     # the work ran: its progress lines, then
+    assert all(line.startswith("qecpipe: ") and ": error:" not in line for line in progress)
+    assert "File too large" in error                 # exactly one error line
     assert f"{out}: cannot write it" in proc.stderr and "the previous file is unchanged" in (
         proc.stderr)
     assert out.read_text() == previous                      # the old file, byte for byte
@@ -197,7 +199,9 @@ def test_an_internal_error_is_one_line_exit_1_and_debug_shows_it(monkeypatch, ca
     argv = ["run", "--distance", "3", "--max-shots", "100", "--decoder", "pymatching"]
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "internal error (a bug in qecpipe): ZeroDivisionError" in err
+    *progress, error = err.splitlines()     # progress lines of the work that ran, one error
+    assert all(line.startswith("qecpipe: run d=3 X: ") for line in progress)
+    assert "internal error (a bug in qecpipe): ZeroDivisionError" in error
     with pytest.raises(ZeroDivisionError):
         main(["--debug", *argv])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from pipelines._command.common import integer, one_of, output_file
+from pipelines._command.report import ProgressBar
 from qec import NOISE_NAMES, InputError
 
 
@@ -31,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from predecoder.calibrate import save_calibrated
+    from predecoder.calibrate import POINTS_BY_NOISE, save_calibrated
     from predecoder.weights import load_weights, resolve_model, shipped_models
 
     try:
@@ -43,7 +44,20 @@ def execute(args: argparse.Namespace) -> int:
                          "calibrated copy")
     loaded = load_weights(path)
     out = args.out or path
-    cal = save_calibrated(loaded, out, shots=args.shots, noise=args.noise)
+    noise = args.noise or loaded.noise_family or "uniform"
+    total = len(POINTS_BY_NOISE[noise]) * 2        # every point in both bases
+    start = (f"{total} held-out points ({noise} noise, X and Z) of {args.shots:,} shots, "
+             "every commit setting on each")
+    with ProgressBar(f"calibrate {path.name}", start=start, unit="points") as bar:
+        done = 0
+
+        def point_done(ev) -> None:
+            nonlocal done
+            done += 1
+            bar.update(done, total, info=f"last d={ev.task.distance} p={ev.task.noise.p:g} "
+                                         f"{ev.task.basis}: PyMatching {ev.pm_errors} errors")
+
+        cal = save_calibrated(loaded, out, shots=args.shots, noise=noise, progress=point_done)
     print(f"wrote {out}: hard mode commits logit > {cal.threshold:g} (rule {cal.rule}); "
           f"soft mode caps weights at {cal.soft_cap:g}")
     return 0

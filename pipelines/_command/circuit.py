@@ -16,7 +16,7 @@ from qec import atomic_write, check_fits, estimate_task
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("circuit", help="write a memory experiment's stim circuit (and DEM)")
-    add_task_flags(p, p_default=0.003)
+    add_task_flags(p)
     p.add_argument("--out", type=output_file(".stim"), required=True,
                    help="the circuit file to write (.stim)")
     p.add_argument("--dem", type=output_file(".dem"), default=None,

@@ -18,13 +18,16 @@ import stim
 
 from pipelines._command.common import (
     MAX_ROUNDS,
+    add_dets_flags,
+    add_device_flag,
+    add_model_flag,
     add_referee_budget_flag,
     input_file,
     integer,
-    model_help,
     one_of,
     output_file,
     referee_budget_seconds,
+    resolve_device,
 )
 from pipelines._command.decode_weights import (
     execute_experiment,
@@ -32,6 +35,8 @@ from pipelines._command.decode_weights import (
     warn_over_budget,
     weights_flag,
 )
+from pipelines._command.report import ProgressBar
+from pipelines._decoders.predecoder_pipeline import warn_if_other_noise
 from pipelines._decoders.registry import DECODER_NAMES, MODEL_DECODERS, validate_decoder_names
 from qec import (
     SAMPLE_FORMATS,
@@ -42,6 +47,7 @@ from qec import (
     file_sha256,
     format_rate,
     mcnemar_exact,
+    noise_family_of,
     popcount_rows,
     read_circuit_file,
     read_sample_file,
@@ -64,10 +70,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "--dets, --obs)")
     p.add_argument("--circuit", type=input_file, default=None,
                    help="the stim circuit that was run (required without --experiment)")
-    p.add_argument("--dets", type=input_file, default=None,
+    add_dets_flags(p, required=False, formats=SAMPLE_FORMATS, default_format=None,
                    help="detection events, one shot each (required without --experiment)")
-    p.add_argument("--dets-format", choices=SAMPLE_FORMATS, default=None,
-                   help="b8, 01 or dets (default: from the extension)")
     p.add_argument("--obs", type=input_file, default=None,
                    help="actual observable flips; with it the LER is reported")
     p.add_argument("--append-observables", action="store_true",
@@ -79,7 +83,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"one of {', '.join(DECODER_NAMES)}")
     p.add_argument("--out", type=output_file(), required=True,
                    help="predicted observable flips (b8), written atomically")
-    p.add_argument("--model", default=None, help=model_help() + "; predecoder+... only")
+    add_model_flag(p, extra="; predecoder+... only")
+    add_device_flag(p)
     p.add_argument("--rounds", type=integer(1, MAX_ROUNDS), default=None,
                    help="rounds for the LER per round (default: from the circuit's layout)")
     p.add_argument("--allow-worse-than-no-decoding", action="store_true",
@@ -115,13 +120,18 @@ def execute(args: argparse.Namespace) -> int:
     dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args, circuit)
     file_circuit_dem(circuit, flag="--circuit", path=args.circuit)  # no matching graph: say so
-    start = time.perf_counter()
-    predicted = predict(args.decoder, circuit=circuit, dets=dets, weights=args.weights,
-                        model=args.model, dets_path=args.dets, in_sample=args.in_sample,
-                        chunk_shots=DECODE_CHUNK_SHOTS,
-                        referee_budget_seconds=referee_budget_seconds(args, [args.decoder]))
+    device = _device_and_noise_warning(args, noise_family_of(circuit),
+                                       whose=f"the circuit's (--circuit {args.circuit.name})")
+    with ProgressBar(f"decode {args.decoder}", start=f"{dets.shape[0]:,} shots",
+                     unit="shots") as bar:
+        start = time.perf_counter()
+        predicted = predict(args.decoder, circuit=circuit, dets=dets, weights=args.weights,
+                            model=args.model, dets_path=args.dets, in_sample=args.in_sample,
+                            chunk_shots=DECODE_CHUNK_SHOTS, device=device,
+                            referee_budget_seconds=referee_budget_seconds(args, [args.decoder]))
+        seconds = time.perf_counter() - start
+        bar.update(dets.shape[0], dets.shape[0])
     predictions = predicted.predictions
-    seconds = time.perf_counter() - start
     stats = None
     if obs is None:
         log.warning("without --obs (or --append-observables) nothing checks that --dets was "
@@ -174,6 +184,22 @@ def _check_against_no_decoding(args: argparse.Namespace, predictions: np.ndarray
                      f"--circuit={str(args.circuit)!r} (another basis or circuit?), or the "
                      "decoder does not fit this circuit; nothing written (pass "
                      "--allow-worse-than-no-decoding to keep the predictions)")
+
+
+def _device_and_noise_warning(args: argparse.Namespace, family: str | None, *,
+                              whose: str) -> str:
+    """The pre-decoder's device for --device, after warning when its model was trained on
+    other noise than the circuit's (as ``run`` warns for a task's); 'cpu' for the matchers."""
+    if args.decoder not in MODEL_DECODERS:
+        return "cpu"
+    from predecoder import load_model
+
+    try:
+        loaded = load_model(args.model)
+    except ValueError as exc:
+        raise InputError(f"--model: {exc}") from exc
+    warn_if_other_noise(loaded, family, whose=whose)
+    return resolve_device(args.device)
 
 
 def _read_inputs(args: argparse.Namespace, circuit: stim.Circuit

@@ -74,7 +74,7 @@ class Predicted:
 
 def predict(decoder: str, *, circuit: stim.Circuit, dets: np.ndarray, weights: str | None,
             model: str | None, dets_path: Path, experiment: Experiment | None = None,
-            in_sample: bool = False, chunk_shots: int,
+            in_sample: bool = False, chunk_shots: int, device: str = "cpu",
             referee_budget_seconds: float | None = None) -> Predicted:
     """Decode ``dets`` (every shot) with ``decoder`` under the ``--weights`` choice; the
     staged decoders' figures (the layered decoders' referee counts) come back as ``metrics``,
@@ -83,7 +83,7 @@ def predict(decoder: str, *, circuit: stim.Circuit, dets: np.ndarray, weights: s
     predicted = _predict(decoder, circuit=circuit, dets=dets, weights=weights, model=model,
                          dets_path=dets_path, experiment=experiment, in_sample=in_sample,
                          chunk_shots=chunk_shots, referee_budget_seconds=referee_budget_seconds,
-                         made=made)
+                         device=device, made=made)
     staged = {k: d.metrics() for k, d in made.items() if hasattr(d, "metrics")}
     metrics = staged.get("all", {"halves": staged} if staged else {})
     return dataclasses.replace(predicted, metrics=metrics)
@@ -101,7 +101,7 @@ def warn_over_budget(metrics: dict) -> None:
 def _predict(decoder: str, *, circuit: stim.Circuit, dets: np.ndarray, weights: str | None,
              model: str | None, dets_path: Path, experiment: Experiment | None,
              in_sample: bool, chunk_shots: int, referee_budget_seconds: float | None,
-             made: dict) -> Predicted:
+             device: str, made: dict) -> Predicted:
     """:func:`predict`'s body; every decoder it builds is recorded in ``made``."""
     weights = weights or "circuit"
     if in_sample and weights not in ("learned",) and not weights.endswith(".json"):
@@ -110,7 +110,7 @@ def _predict(decoder: str, *, circuit: stim.Circuit, dets: np.ndarray, weights: 
 
     def make(dem: stim.DetectorErrorModel, half: str = "all"):
         made[half] = make_decoder_for_dem(decoder, with_detector_coordinates(dem, circuit),
-                                          model=model,
+                                          model=model, device=device,
                                           referee_budget_seconds=referee_budget_seconds)
         return made[half]
 

@@ -5,7 +5,7 @@ structure: which edges and mechanisms exist), or a simulated task whose noise th
 never reads (the structure then comes from a nominal-noise copy of the circuit).
 
     qecpipe learn-noise --simulate si1000 --distance 5 --p 0.004 --shots 1000000 --out w.json
-    qecpipe learn-noise --samples dets.b8 --circuit circuit.stim --out w.json
+    qecpipe learn-noise --dets dets.b8 --circuit circuit.stim --out w.json
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ from pipelines._command.common import (
     MAX_DISTANCE,
     MAX_ROUNDS,
     MAX_SHOTS,
+    add_dets_flags,
+    add_device_flag,
+    add_p_flag,
     input_file,
     integer,
-    number,
     odd_integer,
     one_of,
     output_file,
     task_of,
-    torch_device,
 )
 from qec import (
     NOISE_NAMES,
@@ -56,14 +57,12 @@ log = logging.getLogger(__name__)
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("learn-noise", help="estimate matching weights from detection events")
-    p.add_argument("--samples", type=input_file, default=None,
-                   help="detection events (stim format)")
+    add_dets_flags(p, required=False, formats=SAMPLE_FORMATS, default_format="b8",
+                   help="detection events, one shot each (stim's formats)")
     p.add_argument("--circuit", type=input_file, default=None,
-                   help="stim circuit of the samples")
-    p.add_argument("--format", type=one_of(*SAMPLE_FORMATS), default="b8", dest="sample_format",
-                   help=f"samples format: one of {', '.join(SAMPLE_FORMATS)} (default b8)")
+                   help="stim circuit of the --dets file")
     p.add_argument("--append-observables", action="store_true",
-                   help="the samples file holds the observables after the detectors")
+                   help="the --dets file holds the observables after the detectors")
     p.add_argument("--simulate", type=one_of(*NOISE_NAMES), default=None, metavar="NOISE",
                    help=f"simulate instead: one of {', '.join(NOISE_NAMES)}")
     p.add_argument("--distance", type=odd_integer(3, MAX_DISTANCE), default=None,
@@ -72,8 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --simulate: rounds (default: the distance)")
     p.add_argument("--basis", type=one_of("X", "Z"), default="X",
                    help="with --simulate: X or Z (default X)")
-    p.add_argument("--p", type=number(0, 0.5, open_lo=True, open_hi=True), default=None,
-                   help="with --simulate: physical error rate in (0, 0.5)")
+    add_p_flag(p)
     p.add_argument("--multipliers-seed", type=integer(0), default=None,
                    help="per-qubit random multipliers 0.5-2x on the simulated noise")
     p.add_argument("--shots", type=integer(1000, MAX_SHOTS), default=None,
@@ -84,8 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", type=one_of("auto", "numpy", "torch"), default="auto",
                    help="numpy, torch, or auto (torch on CUDA when a GPU is present, else "
                         "numpy) (default auto)")
-    p.add_argument("--device", type=torch_device, default="cuda",
-                   help="torch device for --backend torch: cpu, cuda or cuda:N (default cuda)")
+    add_device_flag(p, what="--backend torch", any_cuda=True)
     p.add_argument("--seed", type=integer(0), default=1, help="simulation seed (default 1)")
     p.add_argument("--out", type=output_file(), required=True,
                    help="weights.json to write (atomically)")
@@ -94,14 +91,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    real = args.samples is not None or args.circuit is not None
+    real = args.dets is not None or args.circuit is not None
     if real == (args.simulate is not None):
-        raise InputError("give either --samples FILE --circuit FILE or --simulate NOISE "
-                         "--distance d --p P")
-    if real and (args.samples is None or args.circuit is None):
-        raise InputError("--samples and --circuit must be given together")
-    if not real and (args.distance is None or args.p is None):
-        raise InputError("--simulate needs --distance and --p")
+        raise InputError("give either --dets FILE --circuit FILE or --simulate NOISE "
+                         "--distance d")
+    if real and (args.dets is None or args.circuit is None):
+        raise InputError("--dets and --circuit must be given together")
+    if not real and args.distance is None:
+        raise InputError("--simulate needs --distance")
     if not real:
         check_fits(estimate_task(distance=args.distance, rounds=args.rounds or args.distance),
                    what=f"--distance {args.distance} --rounds {args.rounds or args.distance}")
@@ -121,11 +118,11 @@ def _from_files(args: argparse.Namespace):
     circuit = read_circuit_file(args.circuit, flag="--circuit",
                                 need_observables=args.append_observables)
     bits = circuit.num_detectors + (circuit.num_observables if args.append_observables else 0)
-    if args.sample_format == "b8" and bits % 8 == 0:
-        log.warning("--samples=%r: a b8 file has no header and %d bits per shot leave no "
+    if args.dets_format == "b8" and bits % 8 == 0:
+        log.warning("--dets=%r: a b8 file has no header and %d bits per shot leave no "
                     "padding to check, so nothing verifies that it was sampled from --circuit "
                     "(a file of another circuit whose size fits would be read as garbage)",
-                    str(args.samples), bits)
+                    str(args.dets), bits)
     dem = file_circuit_dem(circuit, flag="--circuit", path=args.circuit)
     if dem.num_errors == 0:
         raise InputError(f"--circuit={str(args.circuit)!r} has no error mechanisms (a noiseless "
@@ -136,16 +133,17 @@ def _from_files(args: argparse.Namespace):
     except InputError as exc:   # e.g. an edge that flips different observables in two errors
         raise InputError(f"--circuit={str(args.circuit)!r}: {exc}") from exc
     chunks = read_detector_chunks(
-        args.samples, num_detectors=circuit.num_detectors,
+        args.dets, num_detectors=circuit.num_detectors,
         num_observables=circuit.num_observables if args.append_observables else 0,
-        sample_format=args.sample_format, max_shots=args.shots)
-    source = {"samples": str(args.samples), "circuit": str(args.circuit),
-              "circuit_sha256": file_sha256(args.circuit), "format": args.sample_format}
+        sample_format=args.dets_format, max_shots=args.shots)
+    source = {"samples": str(args.dets), "circuit": str(args.circuit),
+              "circuit_sha256": file_sha256(args.circuit), "format": args.dets_format}
     return structure, chunks, source
 
 
 def _backend(backend: str, device: str) -> tuple[str, str]:
-    """'auto': torch on CUDA when torch sees a GPU, else the (faster on CPU) numpy backend."""
+    """(backend, device). Backend 'auto': torch on a CUDA device, else the (faster on CPU)
+    numpy backend; device 'auto': CUDA when torch sees a GPU, else the CPU."""
     if backend == "numpy":
         return "numpy", "cpu"
     import importlib.util
@@ -156,8 +154,14 @@ def _backend(backend: str, device: str) -> tuple[str, str]:
         return "numpy", "cpu"
     import torch
 
-    if backend == "auto":
-        return ("torch", "cuda") if torch.cuda.is_available() else ("numpy", "cpu")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if backend == "auto":
+            backend = "torch" if device == "cuda" else "numpy"
+    elif backend == "auto":   # an explicit device: torch there, numpy on the CPU
+        backend = "numpy" if device == "cpu" else "torch"
+    if backend == "numpy":
+        return "numpy", "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device={device!r} but torch sees no CUDA device; use --device cpu")
     return "torch", device
@@ -172,7 +176,7 @@ def execute(args: argparse.Namespace) -> int:
     try:
         est = estimate_from_counts(counts, structure=structure, method=args.method)
     except InputError as exc:   # too few shots, or statistics no independent errors give
-        where = f"--samples={str(args.samples)!r}" if args.samples else "--simulate"
+        where = f"--dets={str(args.dets)!r}" if args.dets else "--simulate"
         raise InputError(f"{where}: {exc}") from exc
     seconds = time.perf_counter() - t0
     weights = NoiseWeights.from_estimate(est, source={**source, "seconds": seconds})

@@ -10,27 +10,71 @@ from qec import InputError, format_rate, sinter_csv_header, sinter_rows, update_
 
 
 class ProgressBar:
-    """A rich progress bar on stderr that appears only for work longer than ~2 s; it shows
-    done/total, the ETA and (for runs) each decoder's errors so far."""
+    """Progress of one long step on stderr; standard output is never touched.
 
-    def __init__(self, label: str, *, enabled: bool = True, delay_s: float = 2.0) -> None:
+    On a terminal: a rich bar (done/total, ETA, ``info``) that appears once the step has run
+    ``delay_s``. Elsewhere (a pipe, a log file, CI): one line when the step starts and one
+    summary line when it ends (shots or steps done, seconds, the last ``info``), so a log says
+    what ran and for how long, and never holds a half-drawn bar. Bad input must be refused
+    before the block starts (its error is then the only line on stderr), or ``start`` left
+    None.
+
+    Args:
+        label: what runs, e.g. ``"run d=13 X"``; every line starts ``qecpipe: {label}:``.
+        enabled: False: print nothing at all.
+        delay_s: the bar appears only for work longer than this (terminal only).
+        start: the start line's text, printed on entering the block; None: "started",
+            printed at the first :meth:`update` (nothing at all if the block fails before).
+        unit: what ``done``/``total`` count, e.g. ``"shots"``.
+
+    Examples:
+        >>> import io, sys
+        >>> sys.stderr, saved = io.StringIO(), sys.stderr
+        >>> with ProgressBar("run d=3 X", start="started", unit="shots") as bar:
+        ...     bar.update(500, 1000, {"pymatching": 2})
+        >>> text, sys.stderr = sys.stderr.getvalue(), saved
+        >>> print(text, end="")  # doctest: +ELLIPSIS
+        qecpipe: run d=3 X: started
+        qecpipe: run d=3 X: 500/1,000 shots in ... s; errors pymatching 2
+    """
+
+    def __init__(self, label: str, *, enabled: bool = True, delay_s: float = 2.0,
+                 start: str | None = None, unit: str = "") -> None:
         self.label, self.enabled, self.delay_s = label, enabled, delay_s
+        self.start_text, self.unit = start, unit
         self._progress = None
         self._task = None
         self._start = 0.0
+        self._terminal = False
+        self._last: tuple[int, int, str] | None = None
+        self._announced = False
 
     def __enter__(self) -> ProgressBar:
         self._start = time.perf_counter()
+        self._terminal = _is_terminal(sys.stderr)
+        if self.start_text is not None:
+            self._announce(self.start_text)
         return self
 
-    def update(self, done: int, total: int, errors: dict[str, int] | None = None) -> None:
-        if not self.enabled:
+    def _announce(self, text: str) -> None:
+        if self.enabled and not self._terminal and not self._announced:
+            self._line(text)
+            self._announced = True
+
+    def update(self, done: int, total: int, errors: dict[str, int] | None = None, *,
+               info: str | None = None) -> None:
+        """``done`` of ``total`` so far; ``errors`` (per decoder) or ``info`` describe it."""
+        if info is None:
+            info = "" if not errors else "errors " + ", ".join(
+                f"{k} {v}" for k, v in errors.items())
+        self._last = (done, total, info)
+        self._announce("started")
+        if not self.enabled or not self._terminal:
             return
         if self._progress is None:
             if time.perf_counter() - self._start < self.delay_s:
                 return
             self._start_bar(total)
-        info = "" if not errors else "errors " + ", ".join(f"{k} {v}" for k, v in errors.items())
         self._progress.update(self._task, completed=done, total=total, info=info)
 
     def _start_bar(self, total: int) -> None:
@@ -44,9 +88,30 @@ class ProgressBar:
         self._progress.start()
         self._task = self._progress.add_task(self.label, total=total, info="")
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self._progress is not None:
             self._progress.stop()
+        if not self._announced:
+            return
+        seconds = time.perf_counter() - self._start
+        if self._last is None:
+            what = f"{'stopped' if exc_type else 'done'} in {seconds:.0f} s"
+        else:
+            done, total, info = self._last
+            what = (f"{'stopped at ' if exc_type else ''}{done:,}/{total:,}"
+                    f"{' ' + self.unit if self.unit else ''} in {seconds:.0f} s"
+                    f"{'; ' + info if info else ''}")
+        self._line(what)
+
+    def _line(self, text: str) -> None:
+        print(f"qecpipe: {self.label}: {text}", file=sys.stderr, flush=True)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):   # closed or not a real file: not a terminal
+        return False
 
 
 def render_table(result, *, title: str | None = None) -> None:

@@ -21,12 +21,12 @@ from pathlib import Path
 
 from noise.task_weights import DEFAULT_LEARN_SHOTS, task_dem_factory
 from pipelines._command.common import (
-    DEVICES,
     MAX_SHOTS,
+    add_device_flag,
+    add_model_flag,
     add_referee_budget_flag,
     add_task_flags,
     integer,
-    model_help,
     one_of,
     output_file,
     referee_budget_seconds,
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="sample a memory experiment and compare decoders")
-    add_task_flags(p, p_default=0.006, both_bases=True)
+    add_task_flags(p, both_bases=True)
     p.add_argument("--max-shots", type=integer(1, MAX_SHOTS), default=DEFAULT_MAX_SHOTS,
                    help=f"stop after this many shots per basis (default {DEFAULT_MAX_SHOTS:,})")
     p.add_argument("--max-errors", type=integer(1), default=DEFAULT_MAX_ERRORS,
@@ -77,9 +77,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--learn-shots", type=integer(1000, MAX_SHOTS), default=DEFAULT_LEARN_SHOTS,
                    help=f"estimation shots for --weights learned (default "
                         f"{DEFAULT_LEARN_SHOTS:,})")
-    p.add_argument("--model", default=None, help=model_help())
-    p.add_argument("--device", type=one_of(*DEVICES), default="auto",
-                   help="pre-decoder device: auto, cpu or cuda (default auto)")
+    add_model_flag(p)
+    add_device_flag(p)
     add_referee_budget_flag(p)
     p.set_defaults(handler=execute)
 
@@ -98,14 +97,20 @@ def execute(args: argparse.Namespace) -> int:
     results: list[RunResult] = []
     provenance: list[dict] = []
     for task in tasks:
-        built = _build_decoders(task, decoders, args, model=model, device=device)
+        dem_for = _dem_factory(task, args)    # a bad --weights is refused before any output
+        budget = referee_budget_seconds(args, decoders)
         provenance.append(_provenance(task, args, decoders, model))
-        title = _title(task, args, built, device, provenance[-1]["model"])
-        with ProgressBar(f"d={task.distance} {task.basis}", enabled=not args.json) as bar:
+        start = (f"{', '.join(decoders)} on up to {args.max_shots:,} shots (until each has "
+                 f"{args.max_errors} errors)")
+        with ProgressBar(f"run d={task.distance} {task.basis}", start=start,
+                         unit="shots") as bar:
+            built = _build_decoders(task, decoders, dem_for, model=model, device=device,
+                                    referee_budget_seconds=budget)
             results.append(run_task(task, shots=args.max_shots, decoders=decoders,
                                     seed=args.seed, max_errors=args.max_errors,
                                     progress=bar.update, built=built,
                                     chunk_shots=chunk_shots_for(task)))
+        title = _title(task, args, built, device, provenance[-1]["model"])
         if not args.json:
             render_table(results[-1], title=title)
     if args.out is not None:
@@ -168,33 +173,44 @@ def _model_args(args: argparse.Namespace, decoders: list[str]) -> tuple[str | No
             raise InputError(f"--model={args.model!r} applies to the pre-decoder decoders "
                              f"only; none of --decoder {', '.join(decoders)} uses one")
         return None, "cpu"   # no pre-decoder: never import torch
-    from predecoder.weights import resolve_model
+    from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS, mode_of
+    from predecoder.weights import load_model, resolve_model
 
     device = resolve_device(args.device)
     try:
         resolve_model(args.model)
     except InputError as exc:
         raise InputError(f"--{exc}") from exc
+    loaded = load_model(args.model, device=device)   # cached: the build loads it again free
+    for name in decoders:     # e.g. soft mode (the consensus decoders' too) without a soft_cap
+        if name in MODEL_DECODERS:
+            loaded.policy(mode_of(name) if name in PREDECODER_DECODERS else "soft")
     return args.model, device
 
 
-def _build_decoders(task: Task, decoders: list[str], args: argparse.Namespace, *,
-                    model: str | None, device: str) -> dict:
-    """Every named decoder, its global matcher built from the --weights DEM.
-
-    Decoders whose name ends in 'correlated' get the correlated DEM (mechanisms with
-    learned probabilities); --weights true keeps the task's own DEM.
-    """
+def _dem_factory(task: Task, args: argparse.Namespace):
+    """``dem(correlated)`` of --weights for ``task`` (a bad --weights value or file raises
+    now; --weights learned estimates on the first call)."""
     try:
         dem_for = task_dem_factory(task, weights=args.weights, seed=args.seed,
                                    learn_shots=args.learn_shots)
     except InputError as exc:
         raise InputError(f"--weights: {exc}") from exc
     _warn_if_learned_on_other_noise(task, args.weights)
-    budget = referee_budget_seconds(args, decoders)
+    return dem_for
+
+
+def _build_decoders(task: Task, decoders: list[str], dem_for, *, model: str | None,
+                    device: str, referee_budget_seconds: float | None) -> dict:
+    """Every named decoder, its global matcher built from the --weights DEM ``dem_for``.
+
+    Decoders whose name ends in 'correlated' get the correlated DEM (mechanisms with
+    learned probabilities); --weights true keeps the task's own DEM.
+    """
     return {name: make_decoder(name, task, dem=dem_for(name.endswith("correlated")
                                                        or name in CONSENSUS_DECODERS),
-                               model=model, device=device, referee_budget_seconds=budget)
+                               model=model, device=device,
+                               referee_budget_seconds=referee_budget_seconds)
             for name in decoders}
 
 

@@ -24,13 +24,13 @@ from pathlib import Path
 from pipelines._command.common import (
     MAX_ROUNDS,
     add_task_flags,
+    add_windowed_decoder_flags,
     integer,
-    model_help,
     number,
-    one_of,
     task_of,
+    windowed_decoder,
+    windowed_mode,
 )
-from pipelines._serve.config import MODES
 from qec import InputError, RunFailure, check_fits, check_output_path, estimate_task
 
 STOP_TIMEOUT_S = 120.0
@@ -41,11 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the decoding service (Ray Serve) until stopped")
     p.add_argument("--stop", action="store_true",
                    help="stop the service running on --port (its pid file) and wait for it")
-    add_task_flags(p, p_default=0.003, distance_required=False)   # not needed to --stop
-    p.add_argument("--mode", type=one_of(*MODES), default="soft",
-                   help="pymatching (no pre-decoder), or the pre-decoder's hard or soft mode "
-                        "(default soft)")
-    p.add_argument("--model", default=None, help=model_help())
+    add_task_flags(p, distance_required=False)   # not needed to --stop
+    add_windowed_decoder_flags(p, default="predecoder+soft-matching", predecoder_alias=False)
     p.add_argument("--n-com", type=integer(0, MAX_ROUNDS), default=0,
                    help="windowed decoding: commit rounds per window (default 0: the whole "
                         "volume at once)")
@@ -105,9 +102,10 @@ def execute(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace):
     from pipelines._serve.config import ServeConfig
 
+    decoder, model = windowed_decoder(args)
     config = ServeConfig(distance=args.distance, rounds=args.rounds, basis=args.basis,
-                         noise=task_of(args, args.basis).noise, mode=args.mode,
-                         model=args.model, n_com=args.n_com, n_buf=args.n_buf,
+                         noise=task_of(args, args.basis).noise, mode=windowed_mode(decoder),
+                         model=model, n_com=args.n_com, n_buf=args.n_buf,
                          predecoder_replicas=args.predecoder_replicas,
                          matcher_replicas=args.matcher_replicas,
                          max_replicas=args.max_replicas, max_batch=args.max_batch,

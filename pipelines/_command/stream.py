@@ -2,10 +2,11 @@
 
 Rounds of a long memory experiment (sampled once with stim, or read from an ``.npz`` written
 by ``RoundSource.save``) arrive every ``--cycle-us`` microseconds and go through the stages:
-the AI pre-decoder (``--predecoder``; block by block, batched; one Ray actor per GPU, else one
-CPU actor) and the matchers (parallel windows on ``--workers`` Ray actors; 0: everything
-in-process). Without ``--address`` a local Ray is started for the run and shut down after it;
-with ``--address`` the run joins that cluster.
+the AI pre-decoder (``--decoder predecoder+soft-matching`` or ``predecoder+pymatching``;
+block by block, batched; one Ray actor per GPU, else one CPU actor) and the matchers
+(parallel windows on ``--workers`` Ray actors; 0: everything in-process). Without
+``--address`` a local Ray is started for the run and shut down after it; with ``--address``
+the run joins that cluster.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import json
 
 from pipelines._command.common import (
     MAX_ROUNDS,
+    STREAM_P,
     add_task_flags,
+    add_windowed_decoder_flags,
     input_file,
     integer,
     number,
-    one_of,
     stdout_for_json,
     task_of,
+    windowed_decoder,
+    windowed_mode,
 )
 from pipelines._command.provenance import model_record, noise_record
 from qec import InputError, check_fits, estimate_task
@@ -31,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from pipelines._stream.ray_session import local_cpus
 
     p = sub.add_parser("stream", help="real-time throughput test of windowed decoding on Ray")
-    add_task_flags(p, p_default=0.001, rounds_default=1000)
+    add_task_flags(p, rounds_default=1000, p_default=STREAM_P)
     p.add_argument("--cycle-us", type=number(0, 1e9), default=1.0,
                    help="microseconds between rounds; 0 = all at once (default 1)")
     p.add_argument("--workers", type=integer(0, 4096), default=local_cpus(),
@@ -53,13 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="most blocks per pre-decoder call (one forward pass) (default 16)")
     p.add_argument("--input", type=input_file, default=None,
                    help="rounds from this .npz (RoundSource.save) instead of sampling them")
-    p.add_argument("--predecoder", nargs="?", const="default", default=None, metavar="MODEL",
-                   help="run the AI pre-decoder first, block by block, and decode its "
-                        "residual (a shipped model's name or a .safetensors path; no value: "
-                        "the shipped default)")
-    p.add_argument("--mode", type=one_of("soft", "hard"), default="soft",
-                   help="pre-decoder mode: soft (per-shot weights, accurate) or hard (commit "
-                        "above the calibrated threshold, fast) (default soft)")
+    add_windowed_decoder_flags(p, default="pymatching", predecoder_alias=True)
     p.add_argument("--block-slices", type=integer(0, MAX_ROUNDS), default=0,
                    help="slices per pre-decoder block (default: --n-com)")
     p.add_argument("--seed", type=integer(0), default=1, help="(default 1)")
@@ -101,7 +99,7 @@ def execute(args: argparse.Namespace) -> int:
     source = None
     if args.input is not None:
         source = RoundSource.from_file(args.input, task=config.task(), cycle_us=config.cycle_us)
-    predecoder, pool, pre_pool = _predecoder(args, config), None, None
+    (predecoder, model), pool, pre_pool = _predecoder(args, config), None, None
     with stdout_for_json(args.json) as emit, \
             ProgressBar(f"stream d={config.distance}", enabled=not args.json) as bar:
         if config.workers == 0:
@@ -129,7 +127,8 @@ def execute(args: argparse.Namespace) -> int:
                 out["predecoder_actors"] = {"count": pre_pool.num_workers,
                                             "gpus": pre_pool.gpus}
         if predecoder is not None:
-            out["predecoder"] = {"model": model_record(_model_arg(args)), "mode": args.mode,
+            out["predecoder"] = {"model": model_record(model),
+                                 "mode": predecoder.policy.mode,
                                  "policy": predecoder.policy.describe(),
                                  "block_slices": predecoder.block_slices}
         emit(json.dumps(out) if args.json else _summary(out))
@@ -137,23 +136,22 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _predecoder(args: argparse.Namespace, config):
-    """The block-wise pre-decoder of ``--predecoder``/``--mode`` (None without one)."""
-    if args.predecoder is None:
-        return None
+    """The block-wise pre-decoder of ``--decoder``/``--model`` (None for pymatching) and the
+    model's name as given (None: the shipped default)."""
+    decoder, model = windowed_decoder(args)
+    if decoder == "pymatching":
+        return None, None
     from pipelines._decoders.blocks import BlockPredecoder
     from predecoder import load_model
 
     try:
-        loaded = load_model(_model_arg(args))
-    except ValueError as exc:
-        raise InputError(f"--predecoder: {exc}") from exc
-    return BlockPredecoder(task=config.task(), net=loaded.net, policy=loaded.policy(args.mode),
-                           block_slices=args.block_slices or config.plan().n_com)
-
-
-def _model_arg(args: argparse.Namespace) -> str | None:
-    """--predecoder's model: None for the shipped default (flag given without a value)."""
-    return None if args.predecoder == "default" else args.predecoder
+        loaded = load_model(model)
+    except ValueError as exc:   # name the flag the user gave the model with
+        flag = "--predecoder" if getattr(args, "old_predecoder", None) else "--model"
+        raise InputError(f"{flag}: {exc}") from exc
+    policy = loaded.policy(windowed_mode(decoder))
+    return BlockPredecoder(task=config.task(), net=loaded.net, policy=policy,
+                           block_slices=args.block_slices or config.plan().n_com), model
 
 
 def _summary(out: dict) -> str:

@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 
 from pipelines._command.common import (
-    DEVICES,
+    DEFAULT_P,
+    add_device_flag,
     input_file,
     integer,
     number,
@@ -33,6 +34,7 @@ from pipelines._command.common import (
     output_file,
     resolve_device,
 )
+from pipelines._command.report import ProgressBar
 from qec import NOISE_NAMES, InputError, RunFailure, check_output_dir
 
 PRESET_NAMES = ("small", "medium", "fast", "accurate")
@@ -70,8 +72,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="training distances, comma-separated odd integers in [3, "
                         f"{MAX_TRAIN_DISTANCE}] (default 3,5,7)")
     p.add_argument("--seed", type=integer(0), default=0, help="(default 0)")
-    p.add_argument("--device", type=one_of(*DEVICES), default="auto",
-                   help="auto, cpu or cuda (default auto)")
+    add_device_flag(p, what="training")
     p.add_argument("--threads", type=integer(1, 256), default=1,
                    help="torch intra-op CPU threads (default 1: cheapest per step when shared)")
     p.add_argument("--threshold", type=number(-100, 100), default=30.0,
@@ -95,8 +96,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-shots", type=integer(100, 10**7), default=2000,
                    help="held-out shots per check (d=5, X basis, the training noise family; "
                         "default 2000)")
-    p.add_argument("--eval-p", type=number(0, 0.5, open_lo=True, open_hi=True), default=0.006,
-                   help="p of the held-out check (default 0.006)")
+    p.add_argument("--eval-p", type=number(0, 0.5, open_lo=True, open_hi=True), default=DEFAULT_P,
+                   help=f"p of the held-out check (default {DEFAULT_P}, --p's default)")
     p.add_argument("--log", type=output_file(".csv"), default=None,
                    help="CSV of loss and held-out checks (appended)")
     p.set_defaults(handler=execute)
@@ -204,8 +205,10 @@ def execute(args: argparse.Namespace) -> int:
 
     if args.resume is not None:     # checked before the progress bar or any step starts
         check_checkpoint(args.resume, config)
-    with _Progress(config.steps) as bar:
-        result = train(config, resume=args.resume, progress=bar.update)
+    start = (f"{config.steps:,} steps of {config.batch} shots ({config.noise} noise, d = "
+             f"{','.join(map(str, config.distances))}) on {config.device}")
+    with ProgressBar("train", start=start, unit="steps", delay_s=0) as bar:
+        result = train(config, resume=args.resume, progress=_progress(bar, config.steps))
     record = {**result.training_record(), "command": "qecpipe " + " ".join(sys.argv[1:])}
     if not torch.isfinite(torch.cat([p.flatten() for p in result.net.parameters()])).all():
         raise RunFailure("training diverged: the network's weights are not finite; no model "
@@ -217,32 +220,16 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Progress:
-    """rich progress bar on stderr with the loss and the last held-out check."""
+def _progress(bar, total: int):
+    """A ``train`` progress callback showing the loss and the last held-out check on ``bar``."""
+    last_check = ""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.last_check = ""
-
-    def __enter__(self) -> _Progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.progress = Progress("[bold]train", BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), "{task.fields[info]}",
-                                 console=Console(stderr=True))
-        self.progress.start()
-        self.task = self.progress.add_task("train", total=self.total, info="")
-        return self
-
-    def update(self, record: dict) -> None:
-        info = f"loss {record['loss']:.4f}"
+    def update(record: dict) -> None:
+        nonlocal last_check
         if "eval_pm_errors" in record:
-            self.last_check = (f" | held-out errors PM {record['eval_pm_errors']}, soft "
-                               f"{record['eval_soft_errors']}, hard@0 "
-                               f"{record['eval_pre_errors']}, SDR {record['eval_sdr']:.2f}")
-        info += self.last_check
-        self.progress.update(self.task, completed=record["step"], info=info)
+            last_check = (f" | held-out errors PM {record['eval_pm_errors']}, soft "
+                          f"{record['eval_soft_errors']}, hard@0 {record['eval_pre_errors']}, "
+                          f"SDR {record['eval_sdr']:.2f}")
+        bar.update(record["step"], total, info=f"loss {record['loss']:.4f}{last_check}")
 
-    def __exit__(self, *exc) -> None:
-        self.progress.stop()
+    return update

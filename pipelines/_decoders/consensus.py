@@ -247,10 +247,10 @@ class ConsensusDecoder:
     @classmethod
     def from_dem(cls, dem: stim.DetectorErrorModel, *, referees: tuple[str, ...],
                  name: str = "predecoder+consensus", model: str | Path | None = None,
-                 budget_seconds: float | None = None) -> ConsensusDecoder:
+                 budget_seconds: float | None = None, device: str = "cpu") -> ConsensusDecoder:
         """From a circuit's decomposed DEM alone (sinter, ``qecpipe decode``)."""
         _check_layers(referees)
-        soft = PredecoderPipeline.from_dem(dem, model=model, mode="soft")
+        soft = PredecoderPipeline.from_dem(dem, model=model, mode="soft", device=device)
         return cls(name=name, soft=soft, correlated=MatchingDecoder.from_dem(dem, correlated=True),
                    layers=referees, external=_external(referees, dem),
                    budget_seconds=budget_seconds)

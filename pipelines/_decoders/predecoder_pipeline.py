@@ -36,12 +36,12 @@ import numpy as np
 import stim
 
 from qec import (
+    NOISE_NAMES,
     BlossomMatcher,
     InputError,
     MatchingDecoder,
     StageStats,
     Task,
-    check_packed,
     popcount_rows,
 )
 
@@ -49,6 +49,24 @@ log = logging.getLogger(__name__)
 HARD_DECODERS = ("predecoder+pymatching", "predecoder+pymatching-correlated")
 SOFT_DECODERS = ("predecoder+soft-matching",)
 PREDECODER_DECODERS = HARD_DECODERS + SOFT_DECODERS
+
+
+def warn_if_other_noise(loaded, noise: str | None, *, whose: str) -> bool:
+    """Log a warning (and return True) when ``loaded`` (a ``predecoder.LoadedModel``) was
+    trained on another noise family than ``noise``, the family of ``whose`` ("the task's",
+    "the circuit's"); ``noise`` None: a circuit whose noise is none of qecpipe's families."""
+    trained_on = loaded.noise_family
+    if trained_on is None or trained_on == noise:
+        return False
+    if noise is None:
+        log.warning("the pre-decoder model %s was trained on %s noise; %s noise is none of "
+                    "qecpipe's families (%s): expect less gain than on its own noise",
+                    loaded.path.name, trained_on, whose, ", ".join(NOISE_NAMES))
+    else:
+        log.warning("the pre-decoder model %s was trained on %s noise, not on %s %s noise: "
+                    "expect less gain (train one with `qecpipe train --noise %s`)",
+                    loaded.path.name, trained_on, whose, noise, noise)
+    return True
 
 
 def mode_of(name: str) -> str:
@@ -98,12 +116,7 @@ class PredecoderPipeline:
         built = cls._build(EdgeLayout.from_task(task), task.dem() if dem is None else dem,
                            model=model, mode=mode, correlated=correlated, device=device,
                            tile=tile, policy=policy)
-        trained_on = built.loaded.noise_family
-        if trained_on is not None and trained_on != task.noise.name:
-            log.warning("the pre-decoder model %s was trained on %s noise, not on the task's "
-                        "%s noise: expect less gain (train one with `qecpipe train --noise "
-                        "%s`)", built.loaded.path.name, trained_on, task.noise.name,
-                        task.noise.name)
+        warn_if_other_noise(built.loaded, task.noise.name, whose="the task's")
         return built
 
     @classmethod
@@ -146,14 +159,10 @@ class PredecoderPipeline:
 
     def predecode(self, dets_bit_packed: np.ndarray):
         """Packed dets (one micro-batch) -> ``predecoder.Corrections`` (tensors on device)."""
-        from predecoder.device_bits import unpack_to_device
         from predecoder.inference import predecode
 
-        num_det = self.layout.geometry.num_detectors
-        dets = unpack_to_device(check_packed(dets_bit_packed, num_det, "dets_bit_packed"),
-                                num_det, self.device)
         with _autocast(self.device):
-            return predecode(self.loaded.net, dets, self.layout, policy=self.policy,
+            return predecode(self.loaded.net, dets_bit_packed, self.layout, policy=self.policy,
                              tile=self.tile)
 
     def decode_batch(self, dets_bit_packed: np.ndarray) -> np.ndarray:
@@ -168,11 +177,9 @@ class PredecoderPipeline:
         return np.concatenate(parts)
 
     def _decode_micro(self, dets_bit_packed: np.ndarray) -> np.ndarray:
-        from predecoder.device_bits import pack_from_device
-
         t0 = time.perf_counter()
         corr = self.predecode(dets_bit_packed)
-        residual, flip = pack_from_device(corr.residual), pack_from_device(corr.flip)
+        residual, flip = corr.residual_bit_packed, corr.flip_bit_packed
         t1 = time.perf_counter()
         if self.policy.soft_mode:
             predicted = self.matcher.decode_batch(residual, corr.weights) ^ flip

@@ -84,16 +84,16 @@ def make_decoder(
 
 def make_decoder_for_dem(
     name: str, dem: stim.DetectorErrorModel, *, model: str | Path | None = None,
-    referee_budget_seconds: float | None = None,
+    referee_budget_seconds: float | None = None, device: str = "cpu",
 ) -> BatchDecoder:
     """Build decoder ``name`` for an arbitrary circuit's decomposed DEM (no Task): what
     ``qecpipe decode`` (samples from elsewhere) and the sinter plugin (sinter hands over only
     the DEM) need. Every registered decoder can be built this way: a DEM keeps the circuit's
     DETECTOR(x, y, t) coordinates, from which the pre-decoder reads its layout.
 
-    ``model`` (a preset name or a weights path; default: the shipped model) applies to the
-    pre-decoder decoders only; ``referee_budget_seconds`` (per batch) to the consensus
-    decoders only.
+    ``model`` (a preset name or a weights path; default: the shipped model) and ``device``
+    apply to the decoders with a pre-decoder only; ``referee_budget_seconds`` (per batch) to
+    the consensus decoders only.
 
     Examples:
         >>> from qec import circuit_dem, memory_circuit, NoiseModel
@@ -107,10 +107,12 @@ def make_decoder_for_dem(
         from pipelines._decoders.consensus import ConsensusDecoder
 
         return ConsensusDecoder.from_dem(dem, referees=CONSENSUS_REFEREES[name], name=name,
-                                         model=model, budget_seconds=referee_budget_seconds)
+                                         model=model, budget_seconds=referee_budget_seconds,
+                                         device=device)
     if name in PREDECODER_DECODERS:  # layout from the DEM's DETECTOR(x, y, t) coordinates
         from pipelines._decoders.predecoder_pipeline import PredecoderPipeline
 
         return PredecoderPipeline.from_dem(dem, model=model, mode=mode_of(name),
-                                           correlated=name.endswith("-correlated"))
+                                           correlated=name.endswith("-correlated"),
+                                           device=device)
     return MatchingDecoder.named(name, dem)
