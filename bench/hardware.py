@@ -230,6 +230,10 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _first(shots: int | None) -> str:
+    return "all the" if shots is None else f"the first {shots:,}"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
 
@@ -244,7 +248,9 @@ def _pooled(s: dict) -> str:
     p = s["pooled_vs_reference"]
     if p is None or s["label"] == REFERENCE:
         return "—"
-    return f"{p['only_a_wrong']:,} / {p['only_b_wrong']:,}, p = {p['mcnemar_p']:.1g}"
+    pv = p["mcnemar_p"]  # an exact binomial tail below ~1e-308 underflows to 0.0
+    return (f"{p['only_a_wrong']:,} / {p['only_b_wrong']:,}, "
+            + ("p < 1e-300" if pv < 1e-300 else f"p = {pv:.1g}"))
 
 
 def markdown(data: dict) -> str:
@@ -306,6 +312,7 @@ def plot(data: dict, path: Path) -> None:
     patches = list(dict.fromkeys(r["patch"] for r in data["rows"]))
     fig, axes = plt.subplots(1, len(patches), figsize=(5.2 * len(patches), 4.4), squeeze=False)
     for ax, patch in zip(axes[0], patches):
+        ax.set_prop_cycle(color=plt.cm.tab20.colors)  # 16 series: no colour repeats
         for s in (s for s in data["summary"] if s["patch"] == patch):
             pts = sorted((r for r in data["rows"] if r["patch"] == patch
                           and r["label"] == s["label"] and r["shots"] == s["shots"]),
@@ -371,10 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.cache = args.out / (QUICK_CACHE if args.quick else CACHE)
     cache = read_cache(args.cache)
     rows = [r for spec in specs for r in experiment_rows(spec, args, cache)]
+    pre = args.predecoder_shots or args.shots
     what = (f"Ran: {len(specs)} experiments of {data_dir.name}; matching rows and Google's on "
-            f"the first {args.shots or 'all'} shots of each, pre-decoder rows "
-            f"({', '.join(args.modes)} x {', '.join(args.models) or 'no model'}) on the first "
-            f"{args.predecoder_shots or args.shots or 'all'}.")
+            f"{_first(args.shots)} shots of each, pre-decoder rows ({', '.join(args.modes)} x "
+            f"{', '.join(args.models) or 'no model'}) on {_first(pre)} (rounds >= 3).")
     data = {"meta": run_metadata(), "attribution": ATTRIBUTION, "what_ran": what,
             "rows": rows, "summary": summarize(rows)}
     stem = "hardware_quick" if args.quick else "hardware"
