@@ -110,7 +110,8 @@ def test_mismatched_architecture_is_refused(tmp_path):
     junk.write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="is not a safetensors file"):
         load_weights(junk)
-    with pytest.raises(ValueError, match=r"must be a shipped model \(small, small-si1000\), or"):
+    with pytest.raises(ValueError,
+                       match=r"must be a shipped model \(small, small-si1000, sycamore\), or"):
         resolve_model("huge")
 
 
