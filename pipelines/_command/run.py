@@ -42,7 +42,12 @@ from pipelines._command.provenance import (
 )
 from pipelines._command.report import ProgressBar, append_sinter_csv, render_table
 from pipelines._decoders.consensus import CONSENSUS_DECODERS
-from pipelines._decoders.registry import DECODER_NAMES, MODEL_DECODERS, make_decoder
+from pipelines._decoders.registry import (
+    DECODER_NAMES,
+    MODEL_DECODERS,
+    make_decoder,
+    validate_decoder_names,
+)
 from pipelines._decoders.run import RunResult, run_task
 from qec import InputError, Task, check_fits, estimate_task
 
@@ -87,6 +92,7 @@ def execute(args: argparse.Namespace) -> int:
     decoders = list(args.decoders or DEFAULT_DECODERS)
     if len(set(decoders)) != len(decoders):
         raise InputError(f"--decoder names a decoder twice: {decoders}")
+    validate_decoder_names(decoders)   # e.g. a referee's optional package, before any output
     tasks = tasks_from_args(args)
     for task in tasks:
         check_fits(estimate_task(distance=task.distance, rounds=task.rounds),

@@ -17,6 +17,7 @@ import stim
 from pipelines._decoders.consensus import CONSENSUS_DECODERS, CONSENSUS_REFEREES
 from pipelines._decoders.predecoder_pipeline import PREDECODER_DECODERS, mode_of
 from qec import MATCHING_DECODERS, InputError, MatchingDecoder, Task
+from qec.referees import require_package
 
 
 class BatchDecoder(Protocol):
@@ -42,8 +43,8 @@ MODEL_DECODERS: tuple[str, ...] = PREDECODER_DECODERS + CONSENSUS_DECODERS  # ta
 
 
 def validate_decoder_names(names: list[str], *, extra: Collection[str] = ()) -> list[str]:
-    """Return ``names`` if every one is registered (or in ``extra``), else raise naming the
-    first unknown one."""
+    """Return ``names`` if every one is registered (or in ``extra``) and can run here, else
+    raise naming the first unknown one, or the optional referee package one lacks."""
     if not names:
         raise InputError("decoders=[] must name at least one decoder")
     for name in names:
@@ -51,6 +52,10 @@ def validate_decoder_names(names: list[str], *, extra: Collection[str] = ()) -> 
             raise InputError(f"decoder={name!r} is unknown; choose from {', '.join(DECODER_NAMES)}")
     if len(set(names)) != len(names):
         raise InputError(f"decoders={names} names a decoder twice")
+    for name in names:   # a consensus decoder's optional referee package: refused up front
+        for layer in CONSENSUS_REFEREES.get(name, ()):
+            if layer != "ensemble":
+                require_package(layer)
     return names
 
 
