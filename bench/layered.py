@@ -247,7 +247,8 @@ def summarize(raw: dict, shots: int, rounds: int, tesseract_seconds: float, *,
         decoders[n] = {**rate(int(w.sum()), shots, rounds), "us_per_shot": cost.get(n),
                        "only_this_wrong": pair.only_a, "only_correlated_wrong": pair.only_b,
                        "mcnemar_p": pair.p_value,
-                       "ratio_vs_correlated": int(wrong[REFERENCE].sum()) / max(1, int(w.sum())),
+                       "ratio_vs_correlated": (int(wrong[REFERENCE].sum()) / int(w.sum())
+                                               if w.any() else None),
                        **layered.get(n, {})}
     return {"ensemble_members": raw["members"], "contested": contested,
             "referred_share": contested / shots, "stage_us_per_shot": us,
@@ -290,7 +291,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
             cost = "" if d["us_per_shot"] is None else f"{d['us_per_shot']:.0f}"
             lines.append(
                 f"| {name} | {d['errors']} | {d['ler']:.2e} ({d['ler_low']:.1e}-"
-                f"{d['ler_high']:.1e}) | {d['ratio_vs_correlated']:.2f} | "
+                f"{d['ler_high']:.1e}) | {_fmt(d['ratio_vs_correlated'], '.2f')} | "
                 f"{d['only_this_wrong']} / {d['only_correlated_wrong']} | "
                 f"{d['mcnemar_p']:.2g} | {cost} | {_fmt(d.get('cost_vs_soft'), '.2f')} | "
                 f"{_fmt(d.get('referee_share_of_cost'), '.0%')} | "
@@ -317,7 +318,7 @@ def pooled(rows: list[dict], noise: str, p: float, distance: int) -> dict | None
         errors = sum(d["errors"] for d in ds)
         a, b = sum(d["only_this_wrong"] for d in ds), sum(d["only_correlated_wrong"] for d in ds)
         cost = [d.get("cost_vs_soft") for d in ds]
-        out[name] = {"errors": errors, "ratio": ref / max(1, errors),
+        out[name] = {"errors": errors, "ratio": ref / errors if errors else None,
                      "mcnemar_p": mcnemar_exact(a, b),
                      "cost_vs_soft": None if None in cost else float(np.mean(cost))}
     return out
@@ -336,7 +337,8 @@ def summary(rows: list[dict]) -> list[str]:
         for name in ("soft", *LAYERED, "oracle"):
             d = pool[name]
             cost = "" if d["cost_vs_soft"] is None else f", {d['cost_vs_soft']:.2f}x soft"
-            cells.append(f"{d['errors']} ({d['ratio']:.2f}x, p={d['mcnemar_p']:.2g}{cost})")
+            ratio = "no errors" if d["ratio"] is None else f"{d['ratio']:.2f}x"
+            cells.append(f"{d['errors']} ({ratio}, p={d['mcnemar_p']:.2g}{cost})")
         lines.append(f"| {key_label(key, pool['bases'])} | "
                      f"{pool['shots']:,} | {pool[REFERENCE]['errors']} | " + " | ".join(cells)
                      + " |")
