@@ -187,6 +187,9 @@ def load_noise_weights(path: str | Path) -> NoiseWeights:
         obj = json.loads(Path(path).read_text())
     except OSError as exc:
         raise InputError(f"weights file {str(path)!r} cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"weights file {str(path)!r} is not JSON: byte {exc.start} is not "
+                         "UTF-8 text (a binary file?)") from exc
     except json.JSONDecodeError as exc:
         raise InputError(f"weights file {str(path)!r} is not JSON: {exc.msg} at line "
                          f"{exc.lineno}") from exc

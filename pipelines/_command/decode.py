@@ -91,7 +91,12 @@ def execute(args: argparse.Namespace) -> int:
     dets, obs = _read_inputs(args, circuit)
     rounds = _rounds(args, circuit)
     dem = file_circuit_dem(circuit, flag="--circuit", path=args.circuit)
-    decoder = make_decoder_for_dem(args.decoder, dem, model=args.model)
+    try:
+        decoder = make_decoder_for_dem(args.decoder, dem, model=args.model)
+    except InputError as exc:   # the model file (the DEM and layout were checked above)
+        if args.model is None:
+            raise
+        raise InputError(f"--model: {exc}") from exc
     start = time.perf_counter()
     predictions = _decode_all(decoder, dets, args.dets)
     seconds = time.perf_counter() - start
