@@ -87,8 +87,9 @@ class NoiseWeights:
         mechanisms = None
         if est.mechanism_prob is not None:
             mechanisms = _mechanism_targets(est.structure)
-        def clamped(prob, what):
-            return None if prob is None else clamp_probabilities(prob, what=what)
+        def clamped(prob, what):   # expected on valid samples (module docstring): INFO
+            return None if prob is None else clamp_probabilities(prob, what=what,
+                                                                 level=logging.INFO)
 
         return cls(est.method, est.shots, g.num_detectors, g.num_observables,
                    est.structure.fingerprint, edges,

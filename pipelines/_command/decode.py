@@ -101,17 +101,17 @@ def execute(args: argparse.Namespace) -> int:
     predictions = _decode_all(decoder, dets, args.dets)
     seconds = time.perf_counter() - start
     stats = None
-    if obs is None:
-        log.warning("without --obs (or --append-observables) nothing checks that --dets was "
-                    "sampled from --circuit: a file of another circuit whose size happens to "
-                    "fit decodes as garbage")
-    else:
+    if obs is not None:
         _check_against_no_decoding(args, predictions, obs)
         errors = int(np.count_nonzero(popcount_rows(predictions ^ obs)))
         stats = DecodeStats(decoder=args.decoder, shots=dets.shape[0], errors=errors,
                             seconds=seconds, rounds=rounds or 1)
     write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
                       num_observables=circuit.num_observables)
+    if obs is None:
+        log.warning("without --obs (or --append-observables) nothing checks that --dets was "
+                    "sampled from --circuit: a file of another circuit whose size happens to "
+                    "fit decodes as garbage")
     if args.json:
         print(json.dumps(_json(args, circuit, dets.shape[0], seconds, stats, rounds)))
     else:
