@@ -25,7 +25,7 @@ DEFAULT_EPS = 1e-6
 
 def clamp_probabilities(
     prob: np.ndarray, *, p_min: float = DEFAULT_P_MIN, eps: float = DEFAULT_EPS,
-    what: str = "edge probabilities",
+    what: str = "edge probabilities", level: int = logging.WARNING,
 ) -> np.ndarray:
     """Clamp to [p_min, 0.5 - eps] (NaN -> p_min), warning through logging when it acts.
 
@@ -42,7 +42,7 @@ def clamp_probabilities(
     if nan.any() or low.any() or high.any():
         worst = prob[~nan][np.argmax(np.abs(prob[~nan] - 0.25))] if (~nan).any() else np.nan
         count = int(nan.sum() + low.sum() + high.sum())
-        log.warning("clamped %d of %d %s to [%g, %g] (%d undefined, %d low, %d high; most "
+        log.log(level, "clamped %d of %d %s to [%g, %g] (%d undefined, %d low, %d high; most "
                     "extreme %.3g): estimator noise on small probabilities, edges of "
                     "detectors that never fired, or the two-point formula's hyperedge bias "
                     "(statistics no independent errors give are refused before this)", count,

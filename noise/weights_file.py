@@ -87,8 +87,9 @@ class NoiseWeights:
         mechanisms = None
         if est.mechanism_prob is not None:
             mechanisms = _mechanism_targets(est.structure)
-        def clamped(prob, what):
-            return None if prob is None else clamp_probabilities(prob, what=what)
+        def clamped(prob, what):   # expected on valid samples (module docstring): INFO
+            return None if prob is None else clamp_probabilities(prob, what=what,
+                                                                 level=logging.INFO)
 
         return cls(est.method, est.shots, g.num_detectors, g.num_observables,
                    est.structure.fingerprint, edges,
@@ -187,6 +188,9 @@ def load_noise_weights(path: str | Path) -> NoiseWeights:
         obj = json.loads(Path(path).read_text())
     except OSError as exc:
         raise InputError(f"weights file {str(path)!r} cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"weights file {str(path)!r} is not JSON: byte {exc.start} is not "
+                         "UTF-8 text (a binary file?)") from exc
     except json.JSONDecodeError as exc:
         raise InputError(f"weights file {str(path)!r} is not JSON: {exc.msg} at line "
                          f"{exc.lineno}") from exc

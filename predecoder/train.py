@@ -376,7 +376,10 @@ def _read_checkpoint(path: str | Path, net: torch.nn.Module, opt: torch.optim.Op
     """The checkpoint's model tensors, AdamW state per parameter index and (step,
     shots_seen, seconds), every part checked against ``net``, ``opt`` and ``config``."""
     where = f"resume={str(path)!r}"
-    tensors, meta = read_file(path)
+    try:
+        tensors, meta = read_file(path)
+    except InputError as exc:   # not a qecpipe safetensors file: name the argument
+        raise InputError(f"{where}: {exc}") from exc
     ckpt = meta.get("checkpoint")
     if ckpt is None:
         raise InputError(f"{where} is a weights file without optimizer state")

@@ -297,6 +297,17 @@ def _file_cases() -> list[tuple[str, list[str], str]]:
             ("decode-circuit-not-decomposable", [*GOOD_DECODE[:2], "{colour5}", "--dets",
                                                  "{colour5_dets}", *GOOD_DECODE[5:]],
              "no matching graph")]
+    # finding 8 / 9: a quick fuzz round over the file inputs found these
+    out += [("run-weights-binary", [*GOOD_RUN, "--weights", "{dets}"], "is not JSON: byte"),
+            ("decode-model-garbage", [*GOOD_DECODE[:6], "predecoder+pymatching", *GOOD_DECODE[7:],
+                                      "--model", "{garbage}"], "--model: model="),
+            ("learn-samples-of-another-size", ["learn-noise", "--samples", "{garbage}",
+                                               "--circuit", "{circuit}", "--out",
+                                               "{out}/w.json"], "--samples='"),
+            ("train-resume-garbage", [*GOOD_TRAIN, "--resume", "{garbage}"],
+             "resume='"),
+            ("train-resume-weights-only", [*GOOD_TRAIN, "--resume", "{model_tiny}"],
+             "is a weights file without optimizer state")]
     for name in ("weights_x", "weights_garbage", "weights_fields", "empty"):
         text = {"weights_x": "was learned for structure", "empty": "is not JSON",
                 "weights_garbage": "is not JSON", "weights_fields": "malformed field"}[name]

@@ -133,11 +133,7 @@ def execute(args: argparse.Namespace) -> int:
         bar.update(dets.shape[0], dets.shape[0])
     predictions = predicted.predictions
     stats = None
-    if obs is None:
-        log.warning("without --obs (or --append-observables) nothing checks that --dets was "
-                    "sampled from --circuit: a file of another circuit whose size happens to "
-                    "fit decodes as garbage")
-    else:
+    if obs is not None:
         _check_against_no_decoding(args, predictions, obs)
         errors = int(np.count_nonzero(popcount_rows(predictions ^ obs)))
         stats = DecodeStats(decoder=args.decoder, shots=dets.shape[0], errors=errors,
@@ -145,6 +141,10 @@ def execute(args: argparse.Namespace) -> int:
     write_sample_file(args.out, format="b8", obs_bit_packed=predictions,
                       num_observables=circuit.num_observables)
     warn_over_budget(predicted.metrics)
+    if obs is None:
+        log.warning("without --obs (or --append-observables) nothing checks that --dets was "
+                    "sampled from --circuit: a file of another circuit whose size happens to "
+                    "fit decodes as garbage")
     if args.json:
         print(json.dumps({**_json(args, circuit, dets.shape[0], seconds, stats, rounds),
                           "weights": predicted.weights, "cross_fitted": predicted.cross_fitted,

@@ -172,7 +172,12 @@ def execute(args: argparse.Namespace) -> int:
     structure, chunks, source = _simulated(args) if args.simulate else _from_files(args)
     t0 = time.perf_counter()
     backend, device = _backend(args.backend, args.device)
-    counts = count_parities(chunks, structure=structure, backend=backend, device=device)
+    try:
+        counts = count_parities(chunks, structure=structure, backend=backend, device=device)
+    except InputError as exc:   # a samples file that does not fit the circuit
+        if not args.samples:
+            raise
+        raise InputError(f"--samples={str(args.samples)!r}: {exc}") from exc
     try:
         est = estimate_from_counts(counts, structure=structure, method=args.method)
     except InputError as exc:   # too few shots, or statistics no independent errors give
