@@ -223,15 +223,26 @@ def add_dets_flags(p: argparse.ArgumentParser, *, required: bool, formats: Seque
     """--dets FILE and --dets-format, detection events in one of stim's ``formats``
     (``--samples`` and ``--format`` are their older names in ``learn-noise``, kept working)."""
     names = p.add_mutually_exclusive_group(required=required)
-    names.add_argument("--dets", type=input_file, default=None, help=help)
+    names.add_argument("--dets", type=input_file, default=None, action=_StoreNamingFlag,
+                       help=help)
     names.add_argument("--samples", dest="dets", type=input_file, default=argparse.SUPPRESS,
-                       help="older name of --dets")
+                       action=_StoreNamingFlag, help="older name of --dets")
+    p.set_defaults(dets_flag="--dets")
     formats_group = p.add_mutually_exclusive_group()
     formats_group.add_argument("--dets-format", type=one_of(*formats), default=default_format,
                                help=f"{', '.join(formats)} (default: "
                                     f"{default_format or 'from the extension'})")
     formats_group.add_argument("--format", dest="dets_format", type=one_of(*formats),
                                default=argparse.SUPPRESS, help="older name of --dets-format")
+
+
+class _StoreNamingFlag(argparse.Action):
+    """Store the value, and in ``<dest>_flag`` the spelling the user typed (an alias or the
+    flag's own name), so that messages name the flag as it was given."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_flag", option_string)
 
 
 def add_windowed_decoder_flags(p: argparse.ArgumentParser, *, default: str,

@@ -175,13 +175,13 @@ def execute(args: argparse.Namespace) -> int:
     try:
         counts = count_parities(chunks, structure=structure, backend=backend, device=device)
     except InputError as exc:   # a samples file that does not fit the circuit
-        if not args.samples:
+        if not args.dets:
             raise
-        raise InputError(f"--samples={str(args.samples)!r}: {exc}") from exc
+        raise InputError(f"{args.dets_flag}={str(args.dets)!r}: {exc}") from exc
     try:
         est = estimate_from_counts(counts, structure=structure, method=args.method)
     except InputError as exc:   # too few shots, or statistics no independent errors give
-        where = f"--dets={str(args.dets)!r}" if args.dets else "--simulate"
+        where = f"{args.dets_flag}={str(args.dets)!r}" if args.dets else "--simulate"
         raise InputError(f"{where}: {exc}") from exc
     seconds = time.perf_counter() - t0
     weights = NoiseWeights.from_estimate(est, source={**source, "seconds": seconds})
