@@ -99,8 +99,7 @@ def measure(config: ServeConfig, *, blocks: int, repeats: int) -> dict:
         "rounds_per_second": [j["rounds_per_second"] for j in jsons],
         "latency_ms": dict(zip(("p50", "p99", "p99.9"),
                                np.percentile(lat, [50, 99, 99.9]).tolist())),
-        "accounting": {k: sum(j["accounting"][k] for j in jsons)
-                       for k in jsons[0]["accounting"]},
+        "accounting": _summed([j["accounting"] for j in jsons]),
         "errors": sum(j["ler"]["errors"] for j in jsons),
         "decoded_shots": sum(j["ler"]["shots"] for j in jsons),
         "n_par_1us": jsons[-1]["n_par_1us"],
@@ -212,3 +211,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _summed(counts: list[dict]) -> dict:
+    """Counts of several runs added key by key (the service's ledger counts too; a run whose
+    ledger could not be read has none)."""
+    out: dict = {}
+    for acc in counts:
+        for key, value in acc.items():
+            if isinstance(value, dict):
+                out[key] = _summed([out.get(key, {}), value])
+            elif value is not None:
+                out[key] = out.get(key, 0) + value
+    return out

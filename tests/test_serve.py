@@ -247,6 +247,57 @@ def test_a_replica_killed_during_a_load_test_answers_every_block_once(ray_local,
                             "answered_again": acc["service"]["answered_again"] + 1}
 
 
+@pytest.mark.slow
+@pytest.mark.ray
+@pytest.mark.parametrize("victim", ["#Ingress#", "SERVE_PROXY_ACTOR"])
+def test_killing_the_ingress_or_the_proxy_under_load_loses_no_block(ray_local, free_port,
+                                                                    victim):
+    """The ingress replica (its ledger dies with it) or the HTTP proxy is killed while blocks
+    are in flight: the proxy's plain-text error or the refused connection is a lost answer
+    that the client sends again, so every block still gets one answer, the in-process
+    pipeline's (issue 20: one plain 500 for the ingress, 55 of 80 failed for the proxy)."""
+    import threading
+
+    from ray import serve
+
+    from pipelines import ServiceClient
+    from pipelines._serve.app import APP_NAME, build_app
+    from pipelines._serve.loadtest import LoadConfig, run_loadtest
+
+    cfg = ServeConfig(distance=3, rounds=3, noise=NOISE, mode="pymatching", port=free_port)
+    serve.start(http_options={"host": cfg.host, "port": cfg.port})
+    try:
+        serve.run(build_app(cfg), name=APP_NAME, route_prefix="/")
+        load = LoadConfig(url=cfg.url, blocks=80, shots=64, rate=8.0, clients=2,
+                          concurrency=2, seed=4)
+        box: dict = {}
+        runner = threading.Thread(target=lambda: box.setdefault("r", run_loadtest(load)))
+        runner.start()
+        watcher = ServiceClient(cfg.url)
+        deadline = time.monotonic() + 300
+        while watcher.request("GET", "/ledger")[1]["totals"]["answered"] < 5:   # under way
+            assert time.monotonic() < deadline and runner.is_alive(), "no block answered"
+            time.sleep(0.1)
+        watcher.close()
+        name = next(a["name"] for a in ray_local.util.list_named_actors(all_namespaces=True)
+                    if victim in a["name"])
+        ray_local.kill(ray_local.get_actor(name, namespace="serve"), no_restart=False)
+        runner.join(timeout=600)
+        result = box["r"]
+    finally:
+        serve.shutdown()
+    acc = result.accounting()
+    assert acc == {**acc, "answered": 80, "answered_twice": 0, "missing": 0, "failed": 0}
+    from qec import MatchingDecoder
+
+    decoder = MatchingDecoder.from_dem(cfg.task().dem())
+    expected = [unpack_bits(decoder.decode_batch(c.dets), 1)
+                for c in sample_detectors(cfg.task().circuit(), shots=80 * 64, seed=4,
+                                          chunk_shots=64)]
+    for record in result.records:
+        assert np.array_equal(record.predictions, expected[record.block])
+
+
 def test_loadtest_against_nothing_is_refused_in_one_line(capsys, free_port):
     from pipelines import main
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from pipelines import RoundSource, StreamConfig, StreamService, main, run_stream
+from pipelines._stream.actor_pool import RESTART_TIMEOUT_S
 from qec import NoiseModel
 
 pytestmark = pytest.mark.ray
@@ -114,7 +115,8 @@ def test_killed_actors_rerun_exactly_their_windows_and_commit_each_once(ray_loca
         before = len(pool.lost)
         ray_local.kill(pool.fleet.actors[victim], no_restart=False)  # dies mid-call; restarts
         _wait_until(svc, lambda v=victim: pool.fleet.deaths[v] == 1)   # the pool noticed,
-        _wait_until(svc, lambda v=victim: pool.fleet.state[v] == "ok")  # it is back,
+        _wait_until(svc, lambda v=victim: pool.fleet.state[v] == "ok",  # it is back (a
+                    timeout_s=RESTART_TIMEOUT_S)                      # restart can take long),
         # and every call of its old life has come back (ray.wait has no order: the failure of
         # a call Ray held while the actor restarted can come after the probe that saw it back)
         _wait_until(svc, lambda v=victim: not _old_life_calls(pool, v))
@@ -296,7 +298,8 @@ def test_a_killed_predecoder_actor_reruns_its_blocks_and_each_commits_once(ray_l
     _wait_until(svc, lambda: svc.streams["s"].predecoded >= 2 and pre_pool.held_by(0))
     ray_local.kill(pre_pool.fleet.actors[0], no_restart=False)
     _wait_until(svc, lambda: pre_pool.fleet.deaths[0] == 1)
-    _wait_until(svc, lambda: pre_pool.fleet.state[0] == "ok")
+    # back: a restarted pre-decoder actor imports torch again (over 60 s on a loaded machine)
+    _wait_until(svc, lambda: pre_pool.fleet.state[0] == "ok", timeout_s=RESTART_TIMEOUT_S)
     svc.close(drain=True)
     state = svc.streams["s"]
     lost = [key for _, key in pre_pool.lost]
