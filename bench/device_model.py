@@ -12,13 +12,17 @@ correlated PyMatching on the same shots, and against the shipped model.
         --model small --model sycamore=path/to.safetensors --rounds 5,25
 
 Writes bench/results/device_model.json and .md (``--append`` keeps the rows already there
-for other (model, rounds) pairs, so models can be added as they finish training).
+for other (model, rounds) pairs, so models can be added as they finish training). With two or
+more round counts in 3..25 it also writes OUT_cycle.json and .md: each decoder's error per
+cycle fitted on those same shots (:func:`qec.fit_error_per_cycle`) and, for each soft mode, the
+McNemar test pooled over the round counts against Google's correlated matching and ours.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +33,7 @@ from qec import (
     PairedCounts,
     SampleChunk,
     atomic_write,
+    fit_error_per_cycle,
     read_sample_file,
     wilson_interval,
 )
@@ -113,6 +118,65 @@ def _rows(wrong: dict[str, np.ndarray], *, rounds: int, half: str,
                                         "mcnemar_p": pc.p_value}
         rows.append(row)
     return rows
+
+
+POOLED_REFS = ("google:correlated_matching", "pymatching-correlated")
+
+
+def cycle_summary(rows: list[dict], *, fit_rounds: tuple[int, int] = (3, 25)) -> dict:
+    """Each decoder's error per cycle, and each soft mode's McNemar pooled over round counts.
+
+    Args:
+        rows: rows of :func:`evaluate_rounds` (one per decoder and round count, same shots).
+        fit_rounds: (first, last) round counts fitted and pooled.
+
+    Returns:
+        ``{"fits": {decoder: CycleFit.to_json()}, "pooled": [PairedCounts.to_json()...]}``;
+        pooled counts sum each round count's only-this / only-other shots (disjoint shots,
+        so the sums are the paired counts of all of them together).
+
+    Raises:
+        InputError: decoders that did not decode the same shots at every round count.
+    """
+    lo, hi = fit_rounds
+    rows = [r for r in rows if lo <= r["rounds"] <= hi]
+    shots = {(r["rounds"], r["decoder"]): r["shots"] for r in rows}
+    rounds, decoders = sorted({k[0] for k in shots}), sorted({k[1] for k in shots})
+    for r in rounds:
+        seen = {shots.get((r, d)) for d in decoders}
+        if len(seen) != 1:
+            raise InputError(f"rounds={r}: the decoders decoded {sorted(seen, key=str)} shots; "
+                             "a per-cycle comparison needs every decoder on the same shots")
+    errors = {(r["rounds"], r["decoder"]): r["errors"] for r in rows}
+    fits = {d: fit_error_per_cycle(rounds, [errors[r, d] for r in rounds],
+                                   [shots[r, d] for r in rounds], fit_rounds=fit_rounds).to_json()
+            for d in decoders}
+    pooled = []
+    for d in (d for d in decoders if d.startswith("soft:")):
+        for ref in (x for x in POOLED_REFS if x in decoders):
+            per_round = [r[f"vs {ref}"] for r in rows if r["decoder"] == d]
+            pooled.append(PairedCounts(d, ref, sum(v["only_this"] for v in per_round),
+                                       sum(v["only_other"] for v in per_round)).to_json())
+    return {"rounds": rounds, "fits": fits, "pooled": pooled}
+
+
+def write_cycle(summary: dict, *, out: Path, command: str) -> None:
+    """OUT_cycle.json (summary + provenance + attribution + command) and a Markdown table."""
+    doc = {"meta": run_metadata(), "data": ATTRIBUTION, "command": command, **summary}
+    path = out.with_name(out.name + "_cycle")
+    atomic_write(path.with_suffix(".json"), json.dumps(doc, indent=1) + "\n")
+    lines = ["# Error per cycle on held-out Sycamore shots (d = 5)", "",
+             f"Data: {ATTRIBUTION} Rounds {summary['rounds']}; every decoder on the same "
+             "held-out shots. Fit: least squares of log(1 - 2 P(r)) on r, eps = (1 - e^slope)/2; "
+             "95 % bootstrap interval over shots.", "", f"Command: `{command}`", "",
+             "| decoder | error per cycle [95 % CI] |", "|---|---|"]
+    lines += [f"| {d} | {100 * f['eps']:.2f} % [{100 * f['eps_low']:.2f}, "
+              f"{100 * f['eps_high']:.2f}] |" for d, f in summary["fits"].items()]
+    lines += ["", "| A | B | shots only A wrong | only B wrong | pooled McNemar p |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {p['a']} | {p['b']} | {p['only_a_wrong']} | {p['only_b_wrong']} | "
+              f"{p['mcnemar_p']:.2g} |" for p in summary["pooled"]]
+    atomic_write(path.with_suffix(".md"), "\n".join(lines) + "\n")
 
 
 def write(rows: list[dict], *, out: Path, append: bool) -> None:
@@ -200,4 +264,10 @@ def main(argv: list[str] | None = None) -> int:
             for row in evaluate_rounds(args.data, r, models, half=args.half, max_shots=max_shots)]
     write(rows, out=out, append=args.append)
     print(markdown(rows))
+    if sum(3 <= r <= 25 for r in set(rounds)) >= 2:
+        summary = cycle_summary(rows)
+        given = sys.argv[1:] if argv is None else argv
+        command = " ".join(f"PATH/{args.data.name}" if a == str(args.data) else a for a in given)
+        write_cycle(summary, out=out, command=f"python -m bench device-model {command}")
+        print(json.dumps({d: f["eps"] for d, f in summary["fits"].items()}, indent=1))
     return 0
