@@ -162,7 +162,7 @@ def cycle_summary(rows: list[dict], *, fit_rounds: tuple[int, int] = (3, 25)) ->
 
 def write_cycle(summary: dict, *, out: Path, command: str) -> None:
     """OUT_cycle.json (summary + provenance + attribution + command) and a Markdown table."""
-    doc = {"meta": run_metadata(), "data": ATTRIBUTION, "command": command, **summary}
+    doc = {"meta": run_metadata(command=command), "data": ATTRIBUTION, **summary}
     path = out.with_name(out.name + "_cycle")
     atomic_write(path.with_suffix(".json"), json.dumps(doc, indent=1) + "\n")
     lines = ["# Error per cycle on held-out Sycamore shots (d = 5)", "",
